@@ -1,0 +1,102 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store keeps dossiers, codes, the outbox and the audit log. Each call of
+// Update is one atomic transaction: a crash leaves the old or the new state.
+type Store interface {
+	Update(fn func(Tx) error) error
+	View(fn func(Tx) error) error
+}
+
+// Tx is a store transaction. Values returned are copies: they stay valid
+// after the transaction.
+type Tx interface {
+	// Dossier returns ErrNotFound when the login has none.
+	Dossier(login string) (Dossier, error)
+	PutDossier(d Dossier) error
+	// Dossiers calls fn for every dossier in login order; an error from fn
+	// stops the walk and is returned.
+	Dossiers(fn func(Dossier) error) error
+
+	// PutCode stores c under the HMAC of code (normalized form). A live
+	// code of the same login and purpose becomes CodeSuperseded.
+	PutCode(code string, c Code) error
+	// Code looks a code up by its normalized form; ErrNotFound if unknown.
+	Code(code string) (Code, error)
+	// SetCodeState changes the state of one code.
+	SetCodeState(code string, st CodeState) error
+	// EndCodes moves every live code of login whose purpose is listed (all
+	// purposes when none is) to state st.
+	EndCodes(login string, st CodeState, purposes ...Purpose) error
+	// LiveCode reports the live code record of login for purpose, if any
+	// (ErrNotFound otherwise); it never returns the code itself.
+	LiveCode(login string, p Purpose) (Code, error)
+
+	// Enqueue adds m to the outbox (sealed) and returns its ID.
+	Enqueue(m Mail) (uint64, error)
+	// Mails returns the outbox entries of login, oldest first.
+	Mails(login string) ([]Mail, error)
+
+	// Audit appends e (Seq and Time are set by the caller or filled in).
+	Audit(e Event) error
+	// Events calls fn for every event with Seq > after, oldest first.
+	Events(after uint64, fn func(Event) error) error
+}
+
+// Directory is the institution's account directory (LDAP).
+type Directory interface {
+	// Lookup returns ErrNoAccount when no entry has this login.
+	Lookup(ctx context.Context, login string) (Account, error)
+	// SetPassword sets the password through the directory, which hashes it
+	// and applies its own policy (*PasswordRefusedError when it refuses).
+	SetPassword(ctx context.Context, a Account, password string) error
+	// Activate writes the choices and marks the account active, at once.
+	Activate(ctx context.Context, a Account, act Activation) error
+	// Create adds a pending account.
+	Create(ctx context.Context, n NewAccount) (Account, error)
+}
+
+// Clock tells the time; tests use a fake one.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Errors a front end turns into a sentence in the user's language.
+var (
+	ErrNotFound         = errors.New("not found")
+	ErrNoAccount        = errors.New("no such account")
+	ErrCodeWrong        = errors.New("code: unknown")
+	ErrCodeExpired      = errors.New("code: expired")
+	ErrCodeUsed         = errors.New("code: already used")
+	ErrCodeSuperseded   = errors.New("code: replaced by a newer one")
+	ErrCodeRevoked      = errors.New("code: revoked")
+	ErrCodeFinished     = errors.New("code: the account is already activated")
+	ErrBusy             = errors.New("dossier: open in another session")
+	ErrClosed           = errors.New("session: closed")
+	ErrOrder            = errors.New("step: not available yet")
+	ErrNotAccepted      = errors.New("charter: not accepted")
+	ErrInvalidAddress   = errors.New("mail address: invalid")
+	ErrInvalidLogin     = errors.New("login: invalid")
+	ErrPasswordPolicy   = errors.New("password: does not meet the policy")
+	ErrUnavailable      = errors.New("directory unavailable")
+	ErrAlreadyActivated = errors.New("account already activated")
+)
+
+// RateLimitError says how long to wait.
+type RateLimitError struct{ Wait time.Duration }
+
+func (e *RateLimitError) Error() string { return fmt.Sprintf("rate limited: retry in %s", e.Wait) }
+
+// PasswordRefusedError carries the directory's own reason (result 19).
+type PasswordRefusedError struct{ Reason string }
+
+func (e *PasswordRefusedError) Error() string { return "password refused by the directory: " + e.Reason }

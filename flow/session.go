@@ -1,0 +1,287 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Session is one front end editing one dossier. Only one session edits a
+// dossier at a time; a second Open gets ErrBusy until this one is closed.
+type Session struct {
+	svc    *Service
+	login  string
+	client Client
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Login is the login of the dossier.
+func (x *Session) Login() string { return x.login }
+
+// Done is closed when the session ends: Close, or staff revoked the dossier.
+func (x *Session) Done() <-chan struct{} { return x.done }
+
+// Close releases the dossier for another session. It is idempotent.
+func (x *Session) Close() {
+	x.once.Do(func() {
+		close(x.done)
+		s := x.svc
+		s.mu.Lock()
+		if s.sessions[x.login] == x {
+			delete(s.sessions, x.login)
+		}
+		s.mu.Unlock()
+	})
+}
+
+func (x *Session) closed() bool {
+	select {
+	case <-x.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Dossier returns the dossier as stored now.
+func (x *Session) Dossier() (Dossier, error) {
+	var d Dossier
+	err := x.svc.store.View(func(tx Tx) error {
+		var err error
+		d, err = tx.Dossier(x.login)
+		return err
+	})
+	return d, err
+}
+
+// SetLang records the language the user reads, for the mails to come.
+func (x *Session) SetLang(lang string) error {
+	x.client.Lang = lang
+	return x.update("", "", func(_ Tx, d *Dossier) error { d.Lang = lang; return nil })
+}
+
+// update runs fn on the dossier in one transaction, with the checks every
+// step shares, and records an audit event when action is set.
+func (x *Session) update(action, detail string, fn func(Tx, *Dossier) error) error {
+	if x.closed() {
+		return ErrClosed
+	}
+	s := x.svc
+	now := s.clock.Now()
+	err := s.store.Update(func(tx Tx) error {
+		d, err := tx.Dossier(x.login)
+		if err != nil {
+			return fmt.Errorf("dossier %s: %w", x.login, err)
+		}
+		if !d.Revoked.IsZero() {
+			return ErrCodeRevoked
+		}
+		if d.Activated.IsZero() && now.After(d.Deadline) {
+			return ErrCodeExpired
+		}
+		if err := fn(tx, &d); err != nil {
+			return err
+		}
+		d.Updated = now
+		if err := tx.PutDossier(d); err != nil {
+			return err
+		}
+		if action == "" {
+			return nil
+		}
+		return s.audit(tx, x.client, action, x.login, detail)
+	})
+	if err == nil {
+		s.changed(x.login)
+	}
+	return err
+}
+
+// at checks that step is open: every step before it is done and the
+// account is not active yet.
+func at(d *Dossier, step Step) error {
+	switch n := d.Next(); {
+	case n == StepDone:
+		return ErrAlreadyActivated
+	case n < step:
+		return ErrOrder
+	}
+	return nil
+}
+
+// AcceptCharter is step 3: accepted must be true (the box was ticked).
+func (x *Session) AcceptCharter(accepted bool) error {
+	if !accepted {
+		return ErrNotAccepted
+	}
+	v := x.svc.CharterVersion()
+	return x.update("charter", "accepted "+v, func(_ Tx, d *Dossier) error {
+		if err := at(d, StepCharter); err != nil {
+			return err
+		}
+		d.CharterVersion, d.CharterAcceptedAt = v, x.svc.clock.Now()
+		return nil
+	})
+}
+
+// ChooseDirectory is step 4: appear in the public directory or not.
+func (x *Session) ChooseDirectory(public bool) error {
+	return x.update("directory", fmt.Sprintf("public=%t", public), func(_ Tx, d *Dossier) error {
+		if err := at(d, StepDirectory); err != nil {
+			return err
+		}
+		d.DirectoryChosen, d.PublicDirectory = true, public
+		return nil
+	})
+}
+
+// ChooseMailbox is step 5: redirect "" means no redirect. A redirect that
+// differs from every recovery address gets a code mailed to it (step 6).
+func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
+	if redirect != "" {
+		var ok bool
+		if redirect, ok = ValidMail(redirect); !ok {
+			return ErrInvalidAddress
+		}
+	}
+	s := x.svc
+	return x.update("mailbox", fmt.Sprintf("redirect=%t keep_copy=%t", redirect != "", keepCopy), func(tx Tx, d *Dossier) error {
+		if err := at(d, StepMailbox); err != nil {
+			return err
+		}
+		if !equalFoldMail(d.Redirect, redirect) || !d.MailboxChosen {
+			d.RedirectVerified = false
+			if err := tx.EndCodes(d.Login, CodeSuperseded, PurposeRedirect); err != nil {
+				return err
+			}
+		}
+		d.MailboxChosen, d.Redirect, d.KeepCopy = true, redirect, keepCopy && redirect != ""
+		if d.NeedsRedirectVerification() && !d.RedirectVerified {
+			if err := s.mailRate.Take(d.Login, s.clock.Now()); err != nil {
+				return err
+			}
+			return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{redirect}, s.lang(x.client, d))
+		}
+		return nil
+	})
+}
+
+// ResendRedirect mails a new code to the redirect address (the old one
+// stops working).
+func (x *Session) ResendRedirect() error {
+	s := x.svc
+	return x.update("resend-redirect", "", func(tx Tx, d *Dossier) error {
+		if err := at(d, StepVerifyRedirect); err != nil {
+			return err
+		}
+		if !d.NeedsRedirectVerification() || d.RedirectVerified {
+			return ErrOrder
+		}
+		if err := s.mailRate.Take(d.Login, s.clock.Now()); err != nil {
+			return err
+		}
+		return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{d.Redirect}, s.lang(x.client, d))
+	})
+}
+
+// VerifyRedirect is step 6: the code mailed to the redirect address.
+func (x *Session) VerifyRedirect(code string) error {
+	norm, rec, err := x.svc.findCode(code, x.client)
+	if err != nil {
+		return err
+	}
+	if rec.Login != x.login || rec.Purpose != PurposeRedirect {
+		x.svc.wrongRate.Hit(x.client.Remote, x.svc.clock.Now())
+		return ErrCodeWrong
+	}
+	return x.update("verify-redirect", "", func(tx Tx, d *Dossier) error {
+		if err := at(d, StepVerifyRedirect); err != nil {
+			return err
+		}
+		return verifyRedirect(tx, d, norm, rec)
+	})
+}
+
+// CheckPassword evaluates a candidate password against the policy, with the
+// login, names and institution as what a guesser tries first.
+func (x *Session) CheckPassword(pw string) PasswordCheck {
+	d, _ := x.Dossier()
+	return x.svc.cfg.Password.Check(pw, x.login, d.GivenName, d.Surname, d.DisplayName, x.svc.cfg.Institution)
+}
+
+// Finish is step 7 → 8: the directory sets the password, then the account
+// is written and marked active. When the password was already accepted (a
+// crash or an outage in between), pw is ignored and only the rest is done.
+func (x *Session) Finish(ctx context.Context, pw string) error {
+	if x.closed() {
+		return ErrClosed
+	}
+	s := x.svc
+	d, err := x.Dossier()
+	if err != nil {
+		return err
+	}
+	if err := at(&d, StepPassword); err != nil {
+		return err
+	}
+	if d.Next() != StepPassword {
+		return ErrOrder
+	}
+	a, err := s.lookup(ctx, x.login)
+	if err != nil {
+		return err
+	}
+	if d.PasswordSet.IsZero() {
+		if a.Active {
+			return ErrAlreadyActivated
+		}
+		if !x.CheckPassword(pw).OK() {
+			return ErrPasswordPolicy
+		}
+		if err := s.dir.SetPassword(ctx, a, pw); err != nil {
+			var refused *PasswordRefusedError
+			if errors.As(err, &refused) {
+				_ = x.update("password-refused", "", func(Tx, *Dossier) error { return nil })
+				return err
+			}
+			s.log.Warn("set password", "login", x.login, "err", err)
+			return fmt.Errorf("%w: set password: %w", ErrUnavailable, err)
+		}
+		if err := x.update("password-set", "", func(_ Tx, d *Dossier) error { d.PasswordSet = s.clock.Now(); return nil }); err != nil {
+			return err
+		}
+	}
+	return x.complete(ctx, a)
+}
+
+func (x *Session) complete(ctx context.Context, a Account) error {
+	s := x.svc
+	d, err := x.Dossier()
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	act := Activation{When: now.In(s.cfg.Location), CharterVersion: d.CharterVersion, Public: d.PublicDirectory, Redirect: d.Redirect, KeepCopy: d.KeepCopy}
+	if err := s.dir.Activate(ctx, a, act); err != nil {
+		s.log.Warn("activate", "login", x.login, "err", err)
+		if !errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("%w: activate: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	return x.update("activated", "", func(tx Tx, d *Dossier) error {
+		d.Activated = now
+		if err := tx.EndCodes(d.Login, CodeFinished); err != nil {
+			return err
+		}
+		for _, to := range d.RecoveryMails {
+			m := Mail{Kind: MailActivated, To: to, Lang: s.lang(x.client, d), Login: d.Login, Name: d.DisplayName, Created: now}
+			if _, err := tx.Enqueue(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

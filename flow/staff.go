@@ -1,0 +1,261 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+)
+
+// InviteOutcome is what Invite did for one login.
+type InviteOutcome string
+
+const (
+	Invited         InviteOutcome = "invited"
+	AlreadyInvited  InviteOutcome = "already-invited" // a live invitation exists; nothing sent
+	AlreadyActive   InviteOutcome = "already-active"
+	UnknownLogin    InviteOutcome = "unknown"
+	NoRecoveryMail  InviteOutcome = "no-recovery-address"
+	InvalidLoginOut InviteOutcome = "invalid-login"
+)
+
+// Invite is step 0 (staff): the invitation mail with a code valid until
+// 23:59 the next day. With renew false, a login that already has a live
+// invitation is left alone (imports are idempotent); with renew true a new
+// code replaces the old one (resend).
+func (s *Service) Invite(ctx context.Context, login string, renew bool, c Client) (InviteOutcome, error) {
+	login = NormalizeLogin(login)
+	if !ValidLogin(login) {
+		return InvalidLoginOut, nil
+	}
+	a, err := s.lookup(ctx, login)
+	if errors.Is(err, ErrNoAccount) {
+		return UnknownLogin, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.invite(a, renew, c)
+}
+
+func (s *Service) invite(a Account, renew bool, c Client) (InviteOutcome, error) {
+	now := s.clock.Now()
+	var out InviteOutcome
+	err := s.store.Update(func(tx Tx) error {
+		d, err := tx.Dossier(a.Login)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		switch {
+		case a.Active || !d.Activated.IsZero():
+			out = AlreadyActive
+		case len(a.RecoveryMails) == 0:
+			out = NoRecoveryMail
+		}
+		if out == "" && !renew {
+			if live, err := tx.LiveCode(a.Login, PurposeInvite); err == nil && !now.After(live.Deadline) && d.Revoked.IsZero() {
+				out = AlreadyInvited
+			}
+		}
+		if out != "" {
+			return s.audit(tx, c, "invite", a.Login, string(out))
+		}
+		out = Invited
+		refresh(&d, a, now)
+		d.Revoked = time.Time{}
+		deadline := NextDayDeadline(now, s.cfg.Location)
+		d.Deadline = maxTime(d.Deadline, deadline)
+		if err := s.issue(tx, &d, PurposeInvite, MailInvitation, deadline, a.RecoveryMails, d.Lang); err != nil {
+			return err
+		}
+		if err := tx.PutDossier(d); err != nil {
+			return err
+		}
+		return s.audit(tx, c, "invite", a.Login, string(out))
+	})
+	if err == nil && out == Invited {
+		s.changed(a.Login)
+	}
+	return out, err
+}
+
+// Create adds a pending account to the directory (staff provisioning).
+func (s *Service) Create(ctx context.Context, n NewAccount, c Client) (Account, error) {
+	n.Login = NormalizeLogin(n.Login)
+	if !ValidLogin(n.Login) {
+		return Account{}, ErrInvalidLogin
+	}
+	if n.RecoveryMail != "" {
+		m, ok := ValidMail(n.RecoveryMail)
+		if !ok {
+			return Account{}, ErrInvalidAddress
+		}
+		n.RecoveryMail = m
+	}
+	a, err := s.dir.Create(ctx, n)
+	if err != nil {
+		return Account{}, err
+	}
+	err = s.store.Update(func(tx Tx) error { return s.audit(tx, c, "create", n.Login, "pending account created") })
+	return a, err
+}
+
+// Revoke kills the codes of login's dossier and ends any session on it.
+func (s *Service) Revoke(login string, c Client) error {
+	login = NormalizeLogin(login)
+	err := s.store.Update(func(tx Tx) error {
+		d, err := tx.Dossier(login)
+		if err != nil {
+			return err
+		}
+		if !d.Activated.IsZero() {
+			return ErrAlreadyActivated
+		}
+		d.Revoked = s.clock.Now()
+		if err := tx.EndCodes(login, CodeRevoked); err != nil {
+			return err
+		}
+		if err := tx.PutDossier(d); err != nil {
+			return err
+		}
+		return s.audit(tx, c, "revoke", login, "")
+	})
+	if err != nil {
+		return err
+	}
+	s.kick(login)
+	s.changed(login)
+	return nil
+}
+
+// Status is everything staff see about one dossier.
+type Status struct {
+	Dossier Dossier `json:"dossier"`
+	State   State   `json:"state"`
+	Step    Step    `json:"step"`
+	Busy    bool    `json:"busy"` // a session is on it now
+	Mails   []Mail  `json:"mails"`
+	Events  []Event `json:"events"`
+}
+
+// Status returns the dossier of login with its mails and audit trail.
+func (s *Service) Status(login string) (Status, error) {
+	login = NormalizeLogin(login)
+	var st Status
+	err := s.store.View(func(tx Tx) error {
+		d, err := tx.Dossier(login)
+		if err != nil {
+			return err
+		}
+		st.Dossier = d
+		if st.Mails, err = tx.Mails(login); err != nil {
+			return err
+		}
+		return tx.Events(0, func(e Event) error {
+			if e.Login == login {
+				st.Events = append(st.Events, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return Status{}, err
+	}
+	for i := range st.Mails {
+		st.Mails[i].Code = "" // staff never see a code
+	}
+	st.State = st.Dossier.StateAt(s.clock.Now())
+	st.Step = st.Dossier.Next()
+	st.Busy = s.Busy(login)
+	return st, nil
+}
+
+// List returns the dossiers in state (all when ""), updated since since.
+func (s *Service) List(state State, since time.Time) ([]Status, error) {
+	now := s.clock.Now()
+	var out []Status
+	err := s.store.View(func(tx Tx) error {
+		return tx.Dossiers(func(d Dossier) error {
+			st := d.StateAt(now)
+			if (state == "" || st == state) && !d.Updated.Before(since) {
+				out = append(out, Status{Dossier: d, State: st, Step: d.Next()})
+			}
+			return nil
+		})
+	})
+	for i := range out {
+		out[i].Busy = s.Busy(out[i].Dossier.Login)
+	}
+	return out, err
+}
+
+// Events calls fn for each audit event after seq matching login ("" = all)
+// and since.
+func (s *Service) Events(after uint64, login string, since time.Time, fn func(Event) error) error {
+	return s.store.View(func(tx Tx) error {
+		return tx.Events(after, func(e Event) error {
+			if (login == "" || e.Login == login) && !e.Time.Before(since) {
+				return fn(e)
+			}
+			return nil
+		})
+	})
+}
+
+// Stats are the counts of the staff dashboard.
+type Stats struct {
+	States      map[State]int  `json:"states"`
+	Steps       map[string]int `json:"steps"` // in-progress dossiers per step
+	MailsQueued int            `json:"mails_queued"`
+	MailsFailed int            `json:"mails_failed"`
+	MailsSent   int            `json:"mails_sent"`
+	PerDay      []DayCount     `json:"activations_per_day"`
+}
+
+// DayCount is the number of activations of one local day.
+type DayCount struct {
+	Day   string `json:"day"` // YYYY-MM-DD, institution time
+	Count int    `json:"count"`
+}
+
+// Stats counts dossiers per state and step, mails per state and activations
+// per day.
+func (s *Service) Stats() (Stats, error) {
+	now := s.clock.Now()
+	st := Stats{States: map[State]int{}, Steps: map[string]int{}}
+	days := map[string]int{}
+	err := s.store.View(func(tx Tx) error {
+		return tx.Dossiers(func(d Dossier) error {
+			state := d.StateAt(now)
+			st.States[state]++
+			if state == StateInProgress || state == StatePending {
+				st.Steps[d.Next().String()]++
+			}
+			if state == StateActivated {
+				days[d.Activated.In(s.cfg.Location).Format(time.DateOnly)]++
+			}
+			mails, err := tx.Mails(d.Login)
+			for _, m := range mails {
+				switch m.State {
+				case MailQueued:
+					st.MailsQueued++
+				case MailFailed:
+					st.MailsFailed++
+				case MailSent:
+					st.MailsSent++
+				}
+			}
+			return err
+		})
+	})
+	for day, n := range days {
+		st.PerDay = append(st.PerDay, DayCount{day, n})
+	}
+	slices.SortFunc(st.PerDay, func(a, b DayCount) int {
+		if a.Day < b.Day {
+			return -1
+		}
+		return 1
+	})
+	return st, err
+}

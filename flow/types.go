@@ -1,0 +1,271 @@
+// Package flow owns the activation procedure: its steps, the rule that picks
+// the next step from a dossier, deadlines, one-time codes, the password policy
+// and the operations every front end (TUI, plain prompts, staff commands)
+// calls. It declares the interfaces it needs (Store, Directory, Clock) and
+// imports no SSH, terminal or LDAP package.
+package flow
+
+import (
+	"slices"
+	"time"
+)
+
+// Step is a step of the procedure, numbered as in SPEC.md.
+type Step int
+
+const (
+	StepLogin          Step = 1 // type the login
+	StepRecoveryCode   Step = 2 // a code was mailed to the recovery address
+	StepCharter        Step = 3 // read and accept the IT charter
+	StepDirectory      Step = 4 // public directory: appear or not
+	StepMailbox        Step = 5 // mailbox notice (staff) and optional redirect
+	StepVerifyRedirect Step = 6 // type the code mailed to the redirect address
+	StepPassword       Step = 7 // choose the password
+	StepDone           Step = 8 // the account is active
+)
+
+// TotalSteps is the number of steps a user goes through before the
+// confirmation screen ("Step 3 of 7").
+const TotalSteps = 7
+
+var stepNames = map[Step]string{
+	StepLogin: "login", StepRecoveryCode: "recovery-code", StepCharter: "charter",
+	StepDirectory: "directory", StepMailbox: "mailbox", StepVerifyRedirect: "verify-redirect",
+	StepPassword: "password", StepDone: "done",
+}
+
+// String returns a stable machine name for the step (used in JSON and logs).
+func (s Step) String() string {
+	if n, ok := stepNames[s]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+// State is the life-cycle state of a dossier as staff see it.
+type State string
+
+const (
+	StatePending    State = "pending"     // a code was issued, not used yet
+	StateInProgress State = "in-progress" // opened with a valid code
+	StateActivated  State = "activated"   // written to LDAP, done
+	StateExpired    State = "expired"     // its last code's deadline passed
+	StateRevoked    State = "revoked"     // staff revoked it
+)
+
+// Dossier is one login's progress through the procedure. It holds choices,
+// never secrets: no password, no code.
+type Dossier struct {
+	Login         string   `json:"login"`
+	DN            string   `json:"dn"`
+	GivenName     string   `json:"given_name,omitempty"`
+	Surname       string   `json:"surname,omitempty"`
+	DisplayName   string   `json:"display_name,omitempty"`
+	Mail          string   `json:"mail,omitempty"` // institutional address
+	RecoveryMails []string `json:"recovery_mails"`
+	Affiliations  []string `json:"affiliations,omitempty"`
+	Lang          string   `json:"lang,omitempty"` // last language the user chose
+
+	// Deadline is the deadline of the newest code that opens this dossier.
+	Deadline time.Time `json:"deadline"`
+	// Opened is set once a valid invitation or recovery code was used:
+	// the recovery address is proven (step 2 done).
+	Opened time.Time `json:"opened,omitzero"`
+
+	CharterVersion    string    `json:"charter_version,omitempty"`
+	CharterAcceptedAt time.Time `json:"charter_accepted_at,omitzero"`
+
+	DirectoryChosen bool `json:"directory_chosen"`
+	PublicDirectory bool `json:"public_directory"`
+
+	MailboxChosen    bool   `json:"mailbox_chosen"`
+	Redirect         string `json:"redirect,omitempty"` // "" = no redirect
+	KeepCopy         bool   `json:"keep_copy"`
+	RedirectVerified bool   `json:"redirect_verified"`
+
+	// PasswordSet records that the directory accepted the password; a
+	// later Finish completes the activation without asking for it again.
+	PasswordSet time.Time `json:"password_set,omitzero"`
+	Activated   time.Time `json:"activated,omitzero"`
+	Revoked     time.Time `json:"revoked,omitzero"`
+
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+// IsStaff tells whether one of the dossier's affiliations is in staff.
+func (d *Dossier) IsStaff(staff []string) bool {
+	for _, a := range d.Affiliations {
+		if slices.Contains(staff, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// NeedsRedirectVerification tells whether the chosen redirect differs from
+// every recovery address of the account (case-insensitive).
+func (d *Dossier) NeedsRedirectVerification() bool {
+	if d.Redirect == "" {
+		return false
+	}
+	for _, m := range d.RecoveryMails {
+		if equalFoldMail(m, d.Redirect) {
+			return false
+		}
+	}
+	return true
+}
+
+// Next derives the step the user must do now. It is the only place that
+// decides the order of the procedure.
+func (d *Dossier) Next() Step {
+	switch {
+	case !d.Activated.IsZero():
+		return StepDone
+	case d.Opened.IsZero():
+		return StepRecoveryCode
+	case d.CharterAcceptedAt.IsZero():
+		return StepCharter
+	case !d.DirectoryChosen:
+		return StepDirectory
+	case !d.MailboxChosen:
+		return StepMailbox
+	case d.NeedsRedirectVerification() && !d.RedirectVerified:
+		return StepVerifyRedirect
+	default:
+		return StepPassword
+	}
+}
+
+// StateAt is the dossier's life-cycle state at time now.
+func (d *Dossier) StateAt(now time.Time) State {
+	switch {
+	case !d.Activated.IsZero():
+		return StateActivated
+	case !d.Revoked.IsZero():
+		return StateRevoked
+	case now.After(d.Deadline):
+		return StateExpired
+	case d.Opened.IsZero():
+		return StatePending
+	default:
+		return StateInProgress
+	}
+}
+
+// Purpose says what a code is for. A code is bound to one login and one
+// purpose.
+type Purpose string
+
+const (
+	PurposeInvite   Purpose = "invite"   // step 0: the invitation mail
+	PurposeRecovery Purpose = "recovery" // step 2: mailed on request
+	PurposeRedirect Purpose = "redirect" // step 6: proves the redirect address
+)
+
+// CodeState is the state of a stored code record.
+type CodeState string
+
+const (
+	CodeLive       CodeState = "live"
+	CodeUsed       CodeState = "used"       // spent for its purpose
+	CodeSuperseded CodeState = "superseded" // a newer one was issued
+	CodeRevoked    CodeState = "revoked"    // staff revoked the dossier
+	CodeFinished   CodeState = "finished"   // the activation completed
+)
+
+// Code is what the store keeps about a code; the code itself is kept only
+// as an HMAC.
+type Code struct {
+	Login    string    `json:"login"`
+	Purpose  Purpose   `json:"purpose"`
+	Deadline time.Time `json:"deadline"`
+	State    CodeState `json:"state"`
+	Created  time.Time `json:"created"`
+	// Target is the address the code was mailed to (redirect codes: the
+	// redirect it proves).
+	Target string `json:"target,omitempty"`
+}
+
+// MailKind names a message template.
+type MailKind string
+
+const (
+	MailInvitation    MailKind = "invitation"     // login + code + command, next-day deadline
+	MailRecovery      MailKind = "recovery"       // code for step 2, same-day deadline
+	MailRedirect      MailKind = "redirect"       // code proving the redirect address
+	MailActivated     MailKind = "activated"      // notice: the account is active
+	MailAlreadyActive MailKind = "already-active" // someone asked a code for an active account
+)
+
+// MailState is the delivery state of an outbox entry.
+type MailState string
+
+const (
+	MailQueued MailState = "queued"
+	MailSent   MailState = "sent"
+	MailFailed MailState = "failed" // gave up after the retry period
+)
+
+// Mail is an outbox entry: what to send, not yet rendered. The store keeps
+// it sealed (it carries a code) and drops Code once the mail is sent.
+type Mail struct {
+	ID          uint64    `json:"id"`
+	Kind        MailKind  `json:"kind"`
+	To          string    `json:"to"`
+	Lang        string    `json:"lang"` // "fr", "en"; "" = both
+	Login       string    `json:"login"`
+	Name        string    `json:"name,omitempty"` // display name for the greeting
+	Code        string    `json:"code,omitempty"`
+	Deadline    time.Time `json:"deadline,omitzero"`
+	Address     string    `json:"address,omitempty"` // the redirect being verified
+	Created     time.Time `json:"created"`
+	State       MailState `json:"state"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Sent        time.Time `json:"sent,omitzero"`
+}
+
+// Event is one line of the append-only audit log.
+type Event struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`  // "user", "staff:<comment> <fingerprint>", "system"
+	Remote string    `json:"remote"` // client address
+	Action string    `json:"action"` // e.g. "begin", "open", "charter", "finish"
+	Login  string    `json:"login"`
+	Detail string    `json:"detail,omitempty"` // never a code or a password
+}
+
+// Account is what the directory knows about a login.
+type Account struct {
+	DN            string
+	Login         string
+	GivenName     string
+	Surname       string
+	DisplayName   string
+	Mail          string // institutional address, if any
+	RecoveryMails []string
+	Affiliations  []string
+	Active        bool
+}
+
+// Activation is what Directory.Activate writes in one Modify.
+type Activation struct {
+	When           time.Time
+	CharterVersion string
+	Public         bool
+	Redirect       string // "" = none
+	KeepCopy       bool
+}
+
+// NewAccount is a pending account staff create.
+type NewAccount struct {
+	Login        string
+	GivenName    string
+	Surname      string
+	RecoveryMail string
+	Affiliation  string
+}
