@@ -1,0 +1,144 @@
+// Package i18n holds every sentence a user reads on screen, one catalogue
+// per language (fr.go, en.go), and turns flow errors into those sentences.
+// The TUI and the plain prompts both read from here.
+package i18n
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"activated/flow"
+)
+
+// Langs are the supported languages, default first.
+var Langs = []string{"fr", "en"}
+
+var catalogues = map[string]map[string]string{"fr": fr, "en": en}
+
+// Pick returns the language for a client LANG value ("fr_FR.UTF-8" → "fr"),
+// or def when it names no supported language.
+func Pick(lang, def string) string {
+	l := strings.ToLower(lang)
+	if i := strings.IndexAny(l, "_.-@"); i >= 0 {
+		l = l[:i]
+	}
+	if _, ok := catalogues[l]; ok {
+		return l
+	}
+	if _, ok := catalogues[def]; ok {
+		return def
+	}
+	return Langs[0]
+}
+
+// Other returns the language a switch key moves to.
+func Other(lang string) string {
+	if lang == "fr" {
+		return "en"
+	}
+	return "fr"
+}
+
+// T returns the sentence key in lang, formatted with args. A missing key
+// shows itself, so a test can catch it.
+func T(lang, key string, args ...any) string {
+	s, ok := catalogues[lang][key]
+	if !ok {
+		s, ok = catalogues["en"][key]
+	}
+	if !ok {
+		return "[" + key + "]"
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(s, args...)
+	}
+	return s
+}
+
+// Command is the ssh command a user types to come back, "-p" included when
+// the port is not 22.
+func Command(user, host string, port int) string {
+	if port != 0 && port != 22 {
+		return fmt.Sprintf("ssh -p %d %s@%s", port, user, host)
+	}
+	return fmt.Sprintf("ssh %s@%s", user, host)
+}
+
+// Error turns an error of a flow operation into a sentence for the user;
+// restart is the command that starts over (i18n.Command("activate", …)).
+// Unknown errors become a generic sentence: details go to the log only.
+func Error(lang string, err error, restart string) string {
+	var rl *flow.RateLimitError
+	var pr *flow.PasswordRefusedError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &rl):
+		return T(lang, "err.ratelimit", rl.Wait.Round(time.Second).String())
+	case errors.As(err, &pr):
+		return T(lang, "err.password.refused", pr.Reason)
+	}
+	for _, e := range []struct {
+		err error
+		key string
+	}{
+		{flow.ErrCodeWrong, "err.code.wrong"},
+		{flow.ErrCodeExpired, "err.code.expired"},
+		{flow.ErrCodeUsed, "err.code.used"},
+		{flow.ErrCodeSuperseded, "err.code.superseded"},
+		{flow.ErrCodeRevoked, "err.code.revoked"},
+		{flow.ErrCodeFinished, "err.code.finished"},
+		{flow.ErrBusy, "err.busy"},
+		{flow.ErrClosed, "err.closed"},
+		{flow.ErrOrder, "err.order"},
+		{flow.ErrNotAccepted, "err.charter"},
+		{flow.ErrInvalidAddress, "err.address"},
+		{flow.ErrInvalidLogin, "err.login"},
+		{flow.ErrPasswordPolicy, "err.password.policy"},
+		{flow.ErrUnavailable, "err.unavailable"},
+		{flow.ErrAlreadyActivated, "err.activated"},
+	} {
+		if errors.Is(err, e.err) {
+			return T(lang, e.key, restart)
+		}
+	}
+	return T(lang, "err.internal")
+}
+
+// Deadline writes a deadline for a person: "jeudi 26 novembre à 23:59".
+func Deadline(lang string, t time.Time, loc *time.Location) string {
+	t = t.In(loc)
+	if lang == "fr" {
+		days := []string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"}
+		months := []string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
+		return fmt.Sprintf("%s %d %s à %s", days[t.Weekday()], t.Day(), months[t.Month()-1], t.Format("15:04"))
+	}
+	return t.Format("Monday 2 January at 15:04")
+}
+
+// RuleText is the checklist line of a password rule.
+func RuleText(lang string, r flow.Rule, p flow.PasswordPolicy) string {
+	switch r {
+	case flow.RuleMinLength:
+		return T(lang, "pw.rule.min", p.MinLength)
+	case flow.RuleMaxLength:
+		return T(lang, "pw.rule.max", p.MaxLength)
+	case flow.RuleNoLogin:
+		return T(lang, "pw.rule.login")
+	default:
+		return T(lang, "pw.rule.strength")
+	}
+}
+
+// StepTitle is the title of a step's screen.
+func StepTitle(lang string, s flow.Step) string { return T(lang, "step."+s.String()) }
+
+// StepIndicator is "Step 3 of 7" ("Étape 3 sur 7").
+func StepIndicator(lang string, s flow.Step) string {
+	if s >= flow.StepDone {
+		return T(lang, "step.indicator.done")
+	}
+	return T(lang, "step.indicator", int(s), flow.TotalSteps)
+}
