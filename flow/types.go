@@ -94,7 +94,7 @@ type Dossier struct {
 }
 
 // IsStaff tells whether one of the dossier's affiliations is in staff.
-func (d *Dossier) IsStaff(staff []string) bool {
+func (d Dossier) IsStaff(staff []string) bool {
 	for _, a := range d.Affiliations {
 		if slices.Contains(staff, a) {
 			return true
@@ -105,7 +105,7 @@ func (d *Dossier) IsStaff(staff []string) bool {
 
 // NeedsRedirectVerification tells whether the chosen redirect differs from
 // every recovery address of the account (case-insensitive).
-func (d *Dossier) NeedsRedirectVerification() bool {
+func (d Dossier) NeedsRedirectVerification() bool {
 	if d.Redirect == "" {
 		return false
 	}
@@ -119,7 +119,7 @@ func (d *Dossier) NeedsRedirectVerification() bool {
 
 // Next derives the step the user must do now. It is the only place that
 // decides the order of the procedure.
-func (d *Dossier) Next() Step {
+func (d Dossier) Next() Step {
 	switch {
 	case !d.Activated.IsZero():
 		return StepDone
@@ -139,7 +139,7 @@ func (d *Dossier) Next() Step {
 }
 
 // StateAt is the dossier's life-cycle state at time now.
-func (d *Dossier) StateAt(now time.Time) State {
+func (d Dossier) StateAt(now time.Time) State {
 	switch {
 	case !d.Activated.IsZero():
 		return StateActivated
