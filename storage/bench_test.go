@@ -1,0 +1,66 @@
+package storage
+
+import (
+	"testing"
+	"time"
+
+	"activated/flow"
+)
+
+// BenchmarkWriteStep writes one step of a dossier: one Update that reads
+// the dossier, changes a choice, writes it back and appends an audit event.
+func BenchmarkWriteStep(b *testing.B) {
+	db, _ := openTest(b)
+	now := time.Now()
+	mustUpdate(b, db, func(tx flow.Tx) error {
+		return tx.PutDossier(flow.Dossier{Login: "alice", DN: "uid=alice,ou=people,dc=example,dc=org",
+			RecoveryMails: []string{"alice@example.net"}, Deadline: now.Add(24 * time.Hour), Opened: now, Created: now})
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		err := db.Update(func(tx flow.Tx) error {
+			d, err := tx.Dossier("alice")
+			if err != nil {
+				return err
+			}
+			d.DirectoryChosen, d.PublicDirectory = true, !d.PublicDirectory
+			d.Updated = now
+			if err := tx.PutDossier(d); err != nil {
+				return err
+			}
+			return tx.Audit(flow.Event{Time: now, Actor: "user", Remote: "192.0.2.1:40000", Action: "directory", Login: "alice"})
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLookupCode looks a code up among 10,000.
+func BenchmarkLookupCode(b *testing.B) {
+	db, _ := openTest(b)
+	codes := make([]string, 10_000)
+	deadline := time.Now().Add(24 * time.Hour)
+	mustUpdate(b, db, func(tx flow.Tx) error {
+		for i := range codes {
+			codes[i] = flow.NewCode()
+			login := "user" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
+			if err := tx.PutCode(codes[i], flow.Code{Login: login, Purpose: flow.PurposeInvite, Deadline: deadline}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		err := db.View(func(tx flow.Tx) error {
+			_, err := tx.Code(codes[i%len(codes)])
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -1,0 +1,145 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"activated/flow"
+)
+
+// Due returns up to limit queued mails whose NextAttempt is not after now
+// (a zero NextAttempt is due at once), oldest first. limit <= 0 means no
+// limit.
+func (db *DB) Due(now time.Time, limit int) ([]flow.Mail, error) {
+	var out []flow.Mail
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		t := &tx{db: db, btx: btx}
+		c := btx.Bucket(bucketQueue).Cursor()
+		for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
+			m, err := t.mail(binary.BigEndian.Uint64(k))
+			if err != nil {
+				return err
+			}
+			if m.State == flow.MailQueued && !m.NextAttempt.After(now) {
+				out = append(out, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("due mails: %w", err)
+	}
+	return out, nil
+}
+
+// Delivered records that mail id was sent at at: its code is dropped from
+// the database and a "mail-sent" audit event is written in the same
+// transaction.
+func (db *DB) Delivered(id uint64, at time.Time) error {
+	return db.finish(id, at, flow.MailSent, "", "mail-sent")
+}
+
+// GiveUp records that mail id will not be sent: its code is dropped and a
+// "mail-failed" audit event is written. The failed try counts as an
+// attempt.
+func (db *DB) GiveUp(id uint64, at time.Time, reason string) error {
+	return db.finish(id, at, flow.MailFailed, reason, "mail-failed")
+}
+
+func (db *DB) finish(id uint64, at time.Time, st flow.MailState, reason, action string) error {
+	err := db.updateMail(id, func(t *tx, m *flow.Mail) error {
+		m.State, m.Code = st, ""
+		detail := string(m.Kind) + " " + m.To
+		if st == flow.MailSent {
+			m.Sent = at
+		} else {
+			m.Attempts++
+			m.LastError = reason
+			detail += ": " + reason
+		}
+		return t.Audit(flow.Event{Time: at, Actor: "system", Action: action, Login: m.Login, Detail: detail})
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return nil
+}
+
+// Retry records a failed attempt of mail id and when to try again.
+func (db *DB) Retry(id uint64, next time.Time, reason string) error {
+	err := db.updateMail(id, func(_ *tx, m *flow.Mail) error {
+		m.Attempts++
+		m.NextAttempt, m.LastError = next, reason
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("retry: %w", err)
+	}
+	return nil
+}
+
+// updateMail applies fn to queued mail id and stores it back, in one
+// transaction.
+func (db *DB) updateMail(id uint64, fn func(*tx, *flow.Mail) error) error {
+	return db.bolt.Update(func(btx *bolt.Tx) error {
+		t := &tx{db: db, btx: btx}
+		m, err := t.mail(id)
+		if err != nil {
+			return err
+		}
+		if m.State != flow.MailQueued {
+			return fmt.Errorf("mail %d is %s, not queued", id, m.State)
+		}
+		if err := fn(t, &m); err != nil {
+			return err
+		}
+		if err := t.putMail(m); err != nil {
+			return fmt.Errorf("mail %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// Sweep deletes the code records whose Deadline+keep is before now, with
+// their index entries, and returns how many it deleted.
+func (db *DB) Sweep(now time.Time, keep time.Duration) (int, error) {
+	var n int
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		codes, idx := btx.Bucket(bucketCodes), btx.Bucket(bucketCodeIdx)
+		var old [][]byte
+		var recs []flow.Code
+		c := codes.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var rec flow.Code
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("code record: %w", err)
+			}
+			if rec.Deadline.Add(keep).Before(now) {
+				old = append(old, bytes.Clone(k))
+				recs = append(recs, rec)
+			}
+		}
+		for i, k := range old {
+			ik := idxKey(recs[i].Login, []byte(recs[i].Purpose))
+			if bytes.Equal(idx.Get(ik), k) {
+				if err := idx.Delete(ik); err != nil {
+					return err
+				}
+			}
+			if err := codes.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep codes: %w", err)
+	}
+	return n, nil
+}

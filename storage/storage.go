@@ -1,0 +1,177 @@
+// Package storage owns the bbolt database of activated: dossiers, codes
+// (kept only as an HMAC under a secret stored beside the database), the
+// sealed mail outbox, the append-only audit log, and the schema version with
+// the migrations run at Open. It implements flow.Store and the outbox queue
+// the mail worker uses; it knows nothing of SSH, terminals or LDAP.
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"activated/flow"
+)
+
+// Bucket names.
+var (
+	bucketDossiers = []byte("dossiers") // login → JSON flow.Dossier
+	bucketCodes    = []byte("codes")    // HMAC(code) → JSON flow.Code
+	bucketCodeIdx  = []byte("codeidx")  // login 0x00 purpose → HMAC of the live code
+	bucketOutbox   = []byte("outbox")   // BE uint64 id → sealed JSON flow.Mail
+	bucketMailIdx  = []byte("mailidx")  // login 0x00 BE id → nothing
+	bucketQueue    = []byte("queue")    // BE id of every queued mail → nothing
+	bucketAudit    = []byte("audit")    // BE uint64 seq → JSON flow.Event
+	bucketMeta     = []byte("meta")     // "version" → BE uint64
+
+	keyVersion = []byte("version")
+)
+
+// migrations[v] brings a database from schema version v to v+1; the
+// current version is len(migrations).
+var migrations = []func(*bolt.Tx) error{
+	0: func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketDossiers, bucketCodes, bucketCodeIdx,
+			bucketOutbox, bucketMailIdx, bucketQueue, bucketAudit} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	},
+}
+
+// Options tune Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock (default 1s).
+	Timeout time.Duration
+}
+
+// DB is the open database. It is safe for concurrent use.
+type DB struct {
+	path     string
+	bolt     *bolt.DB
+	keys     *keys
+	enqueued chan struct{}
+}
+
+var _ flow.Store = (*DB)(nil)
+
+// Open opens the database at path, creating it (0600, parent directory
+// 0700) and its secret file (path + ".secret") when missing, and runs the
+// migrations.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	k, err := loadKeys(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("database %s is in use by another process: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db := &DB{path: path, bolt: b, keys: k, enqueued: make(chan struct{}, 1)}
+	if err := db.migrate(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// migrate runs every missing migration in one transaction.
+func (db *DB) migrate() error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		var v uint64
+		if raw := meta.Get(keyVersion); raw != nil {
+			if len(raw) != 8 {
+				return fmt.Errorf("corrupt schema version (%d bytes)", len(raw))
+			}
+			v = binary.BigEndian.Uint64(raw)
+		}
+		known := uint64(len(migrations))
+		if v > known {
+			return fmt.Errorf("schema version %d is newer than this program knows (%d): run a newer activated", v, known)
+		}
+		if v == known {
+			return nil
+		}
+		for ; v < known; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", v+1, err)
+			}
+		}
+		return meta.Put(keyVersion, u64(known))
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Close closes the database file.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close database %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Update runs fn in one read-write transaction, committed when fn returns
+// nil. After a commit in which fn called Enqueue, Enqueued is signalled.
+func (db *DB) Update(fn func(flow.Tx) error) error {
+	t := &tx{db: db}
+	var fnErr error
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		t.btx = btx
+		fnErr = fn(t)
+		return fnErr
+	})
+	if err != nil {
+		if fnErr != nil {
+			return fnErr
+		}
+		return fmt.Errorf("commit %s: %w", db.path, err)
+	}
+	if t.enqueued {
+		select {
+		case db.enqueued <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// View runs fn in one read-only transaction.
+func (db *DB) View(fn func(flow.Tx) error) error {
+	return db.bolt.View(func(btx *bolt.Tx) error {
+		return fn(&tx{db: db, btx: btx})
+	})
+}
+
+// Enqueued is signalled (buffer of one) after a committed Update that
+// added a mail to the outbox.
+func (db *DB) Enqueued() <-chan struct{} { return db.enqueued }
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
