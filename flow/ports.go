@@ -99,4 +99,6 @@ func (e *RateLimitError) Error() string { return fmt.Sprintf("rate limited: retr
 // PasswordRefusedError carries the directory's own reason (result 19).
 type PasswordRefusedError struct{ Reason string }
 
-func (e *PasswordRefusedError) Error() string { return "password refused by the directory: " + e.Reason }
+func (e *PasswordRefusedError) Error() string {
+	return "password refused by the directory: " + e.Reason
+}

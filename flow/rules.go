@@ -123,4 +123,6 @@ func ValidMail(s string) (string, bool) {
 	return s, true
 }
 
-func equalFoldMail(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
+func equalFoldMail(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}

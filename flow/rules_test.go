@@ -12,10 +12,10 @@ func TestDeadlines(t *testing.T) {
 	at := func(y int, m time.Month, d, h, min, s int) time.Time { return time.Date(y, m, d, h, min, s, 0, paris) }
 	last := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 23, 59, 59, 999999999, paris) }
 	for _, c := range []struct {
-		name               string
-		issued             time.Time
-		sameDay, nextDay   time.Time
-		sameUTC, nextUTC   string // the deadlines in UTC, written out by hand
+		name             string
+		issued           time.Time
+		sameDay, nextDay time.Time
+		sameUTC, nextUTC string // the deadlines in UTC, written out by hand
 	}{
 		{"midnight", at(2026, 11, 25, 0, 0, 0), last(2026, 11, 25), last(2026, 11, 26), "2026-11-25T22:59:59Z", "2026-11-26T22:59:59Z"},
 		{"noon", at(2026, 11, 25, 12, 0, 0), last(2026, 11, 25), last(2026, 11, 26), "2026-11-25T22:59:59Z", "2026-11-26T22:59:59Z"},
@@ -55,11 +55,11 @@ func TestDeadlines(t *testing.T) {
 
 func TestNormalizeCode(t *testing.T) {
 	for in, want := range map[string]string{
-		"ABCD-EFGH-JKMN-PQRS":    "ABCDEFGHJKMNPQRS",
-		"abcd efgh jkmn pqrs":    "ABCDEFGHJKMNPQRS",
-		"abcdefghjkmnpqrs":       "ABCDEFGHJKMNPQRS",
-		" o0il-OIL1-2345-6789 ":  "0011011123456789",
-		"abcd.efgh_jkmn\tpqrs":   "ABCDEFGHJKMNPQRS",
+		"ABCD-EFGH-JKMN-PQRS":      "ABCDEFGHJKMNPQRS",
+		"abcd efgh jkmn pqrs":      "ABCDEFGHJKMNPQRS",
+		"abcdefghjkmnpqrs":         "ABCDEFGHJKMNPQRS",
+		" o0il-OIL1-2345-6789 ":    "0011011123456789",
+		"abcd.efgh_jkmn\tpqrs":     "ABCDEFGHJKMNPQRS",
 		"abcd\u2010efgh-jkmn-pqrs": "ABCDEFGHJKMNPQRS",
 	} {
 		got, ok := flow.NormalizeCode(in)
