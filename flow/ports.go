@@ -89,6 +89,7 @@ var (
 	ErrPasswordPolicy   = errors.New("password: does not meet the policy")
 	ErrUnavailable      = errors.New("directory unavailable")
 	ErrAlreadyActivated = errors.New("account already activated")
+	ErrExists           = errors.New("account already exists")
 )
 
 // RateLimitError says how long to wait.

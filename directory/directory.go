@@ -1,0 +1,363 @@
+// Package directory owns the LDAP side of activation: it finds an eligible
+// account by login, sets its password through the directory (Password Modify
+// extended operation, so the server hashes it and applies its policy),
+// writes the activation choices in one Modify, and creates pending accounts.
+// It implements flow.Directory over one long-lived connection bound as the
+// service account. Attribute names default to the SUPANN conventions and are
+// all configurable.
+package directory
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"activated/flow"
+)
+
+// Attrs names the attributes the adapter reads and writes.
+type Attrs struct {
+	Login              string // uid
+	GivenName          string // givenName
+	Surname            string // sn
+	DisplayName        string // displayName
+	Mail               string // mail: institutional address
+	RecoveryMail       string // supannMailPerso
+	Affiliation        string // eduPersonAffiliation
+	PrimaryAffiliation string // eduPersonPrimaryAffiliation (Create only)
+	State              string // supannRessourceEtat
+	StateDate          string // supannRessourceEtatDate
+	ListeRouge         string // supannListeRouge: TRUE = not in the public directory
+	Consent            string // supannConsentement
+	Forward            string // mailForwardingAddress
+}
+
+// DefaultAttrs returns the SUPANN / eduPerson / inetOrgPerson names.
+func DefaultAttrs() Attrs {
+	return Attrs{
+		Login: "uid", GivenName: "givenName", Surname: "sn", DisplayName: "displayName",
+		Mail: "mail", RecoveryMail: "supannMailPerso",
+		Affiliation: "eduPersonAffiliation", PrimaryAffiliation: "eduPersonPrimaryAffiliation",
+		State: "supannRessourceEtat", StateDate: "supannRessourceEtatDate",
+		ListeRouge: "supannListeRouge", Consent: "supannConsentement", Forward: "mailForwardingAddress",
+	}
+}
+
+// Config says where the directory is and how to use it. Zero fields take
+// their defaults.
+type Config struct {
+	// URL is ldaps://host[:port], or ldap://host[:port] with StartTLS, or
+	// plain ldap:// to a loopback address only.
+	URL          string
+	BindDN       string // the service account (not the rootdn: it bypasses the password policy)
+	BindPassword string
+	StartTLS     bool
+	CAFile       string // PEM CA certificates added to the system's; certificates are always verified
+	// Timeout bounds every operation (connect, bind, each request);
+	// default 10s.
+	Timeout time.Duration
+
+	PeopleBase string
+	// Filter is the eligibility filter, ANDed with (Login=login); default
+	// (objectClass=inetOrgPerson).
+	Filter string
+	Attrs  Attrs
+	// ConsentLabel prefixes the charter version in Attrs.Consent; default
+	// {CHARTE}.
+	ConsentLabel string
+	// AuxClasses are added to an entry's objectClass by Activate when
+	// missing; default supannPerson (it allows every attribute written).
+	AuxClasses []string
+	// CreateClasses are the object classes of an entry Create adds; default
+	// inetOrgPerson, eduPerson, supannPerson.
+	CreateClasses []string
+	// MailDomain: Create writes Attrs.Mail as login@MailDomain; "" = no
+	// institutional address.
+	MailDomain string
+}
+
+// SUPANN values.
+const (
+	stateLabel  = "{COMPTE}"
+	stateActive = "{COMPTE}A:SupannActif"
+	// StatePending is what Create writes: created, not activated.
+	StatePending = "{COMPTE}I:SupannCree"
+)
+
+// ErrExists is returned by Create when the login is taken.
+var ErrExists = flow.ErrExists
+
+// Directory is an LDAP directory. It is safe for concurrent use.
+type Directory struct {
+	cfg   Config
+	addr  string // host:port
+	ldaps bool
+	tls   *tls.Config
+
+	mu     sync.Mutex
+	conn   *ldap.Conn // bound as the service account; nil until needed
+	closed bool
+}
+
+// New checks cfg and returns a Directory. It does not connect: the first
+// operation (or Check) does.
+func New(cfg Config) (*Directory, error) {
+	def := DefaultAttrs()
+	fill := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	a := &cfg.Attrs
+	for p, v := range map[*string]string{
+		&a.Login: def.Login, &a.GivenName: def.GivenName, &a.Surname: def.Surname,
+		&a.DisplayName: def.DisplayName, &a.Mail: def.Mail, &a.RecoveryMail: def.RecoveryMail,
+		&a.Affiliation: def.Affiliation, &a.PrimaryAffiliation: def.PrimaryAffiliation,
+		&a.State: def.State, &a.StateDate: def.StateDate, &a.ListeRouge: def.ListeRouge,
+		&a.Consent: def.Consent, &a.Forward: def.Forward,
+	} {
+		fill(p, v)
+	}
+	fill(&cfg.Filter, "(objectClass=inetOrgPerson)")
+	fill(&cfg.ConsentLabel, "{CHARTE}")
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.AuxClasses == nil {
+		cfg.AuxClasses = []string{"supannPerson"}
+	}
+	if cfg.CreateClasses == nil {
+		cfg.CreateClasses = []string{"inetOrgPerson", "eduPerson", "supannPerson"}
+	}
+	if cfg.BindDN == "" || cfg.BindPassword == "" {
+		return nil, errors.New("ldap: bind_dn and its password are required")
+	}
+	if cfg.PeopleBase == "" {
+		return nil, errors.New("ldap: people_base is required")
+	}
+	if _, err := ldap.ParseDN(cfg.PeopleBase); err != nil {
+		return nil, fmt.Errorf("ldap: people_base: %w", err)
+	}
+	if _, err := ldap.CompileFilter(cfg.Filter); err != nil {
+		return nil, fmt.Errorf("ldap: filter %q: %w", cfg.Filter, err)
+	}
+
+	d := &Directory{cfg: cfg}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("ldap: url: %w", err)
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" {
+		return nil, fmt.Errorf("ldap: url %q has no host", cfg.URL)
+	}
+	switch u.Scheme {
+	case "ldaps":
+		if cfg.StartTLS {
+			return nil, errors.New("ldap: start_tls is for ldap:// URLs; ldaps:// is already TLS")
+		}
+		d.ldaps = true
+		if port == "" {
+			port = "636"
+		}
+	case "ldap":
+		if !cfg.StartTLS && !isLoopback(host) {
+			return nil, fmt.Errorf("ldap: refusing plain ldap:// to %s: passwords would cross the network in clear; "+
+				"use ldaps://, or set start_tls = true (plain ldap:// is accepted only to a loopback address)", host)
+		}
+		if port == "" {
+			port = "389"
+		}
+	default:
+		return nil, fmt.Errorf("ldap: url %q: scheme must be ldaps:// or ldap://", cfg.URL)
+	}
+	d.addr = net.JoinHostPort(host, port)
+	d.tls = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ldap: ca_file %s: no PEM certificate found", cfg.CAFile)
+		}
+		d.tls.RootCAs = pool
+	}
+	return d, nil
+}
+
+// isLoopback tells whether host is localhost or a loopback IP address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Check connects, binds as the service account and reads the people base,
+// on a connection of its own.
+func (d *Directory) Check(ctx context.Context) error {
+	c, err := d.dial(ctx)
+	if err != nil {
+		return fmt.Errorf("ldap %s: %w", d.cfg.URL, err)
+	}
+	defer c.Close()
+	_, err = c.Search(ldap.NewSearchRequest(d.cfg.PeopleBase, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		1, d.timeLimit(), false, "(objectClass=*)", []string{"1.1"}, nil))
+	if err != nil {
+		return fmt.Errorf("ldap %s: read %s as %s: %w", d.cfg.URL, d.cfg.PeopleBase, d.cfg.BindDN, err)
+	}
+	return nil
+}
+
+// Close closes the connection; later operations fail.
+func (d *Directory) Close() error {
+	d.mu.Lock()
+	c := d.conn
+	d.conn, d.closed = nil, true
+	d.mu.Unlock()
+	if c != nil {
+		return c.Close()
+	}
+	return nil
+}
+
+// dial opens a connection, upgrades it (ldaps or StartTLS) and binds as
+// the service account, all within the timeout.
+func (d *Directory) dial(ctx context.Context) (*ldap.Conn, error) {
+	dialer := net.Dialer{Timeout: d.cfg.Timeout}
+	raw, err := dialer.DialContext(ctx, "tcp", d.addr)
+	if err != nil {
+		return nil, err
+	}
+	// One deadline for the TLS handshake, StartTLS and the bind.
+	_ = raw.SetDeadline(time.Now().Add(d.cfg.Timeout))
+	nc := raw
+	if d.ldaps {
+		tc := tls.Client(raw, d.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		nc = tc
+	}
+	c := ldap.NewConn(nc, d.ldaps)
+	c.Start()
+	c.SetTimeout(d.cfg.Timeout)
+	if d.cfg.StartTLS {
+		if err := c.StartTLS(d.tls); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("starttls: %w", err)
+		}
+	}
+	if err := c.Bind(d.cfg.BindDN, d.cfg.BindPassword); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("bind as %s: %w", d.cfg.BindDN, err)
+	}
+	_ = raw.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// bound returns the shared connection, dialing it if there is none or it
+// died.
+func (d *Directory) bound(ctx context.Context) (*ldap.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, fmt.Errorf("%w: closed", flow.ErrUnavailable)
+	}
+	if d.conn != nil && !d.conn.IsClosing() {
+		return d.conn, nil
+	}
+	if d.conn != nil {
+		d.conn.Close()
+		d.conn = nil
+	}
+	c, err := d.dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", flow.ErrUnavailable, d.cfg.URL, err)
+	}
+	d.conn = c
+	return c, nil
+}
+
+// drop forgets c (if it is still the shared connection) and closes it.
+func (d *Directory) drop(c *ldap.Conn) {
+	d.mu.Lock()
+	if d.conn == c {
+		d.conn = nil
+	}
+	d.mu.Unlock()
+	c.Close()
+}
+
+// do runs op on the shared connection. On a network error it drops the
+// connection and, when retry is set (op is safe to repeat), runs op once
+// more on a new one. Errors that mean the directory cannot be reached wrap
+// flow.ErrUnavailable. If ctx ends first, do returns at once; op finishes
+// or times out in the background.
+func (d *Directory) do(ctx context.Context, retry bool, op func(*ldap.Conn) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", flow.ErrUnavailable, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.attempt(ctx, retry, op) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", flow.ErrUnavailable, ctx.Err())
+	}
+}
+
+func (d *Directory) attempt(ctx context.Context, retry bool, op func(*ldap.Conn) error) error {
+	for try := 1; ; try++ {
+		c, err := d.bound(ctx)
+		if err != nil {
+			return err
+		}
+		err = op(c)
+		if err == nil || !transient(err) {
+			return err
+		}
+		d.drop(c)
+		if !retry || try == 2 || ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", flow.ErrUnavailable, err)
+		}
+	}
+}
+
+// transient tells whether err means the connection or the server is
+// (perhaps momentarily) unusable rather than that the request was wrong.
+func transient(err error) bool {
+	return ldap.IsErrorAnyOf(err, ldap.ErrorNetwork, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable)
+}
+
+// timeLimit is the server-side time limit of a search, in seconds.
+func (d *Directory) timeLimit() int {
+	return max(1, int(d.cfg.Timeout/time.Second))
+}
+
+// diagnostic returns the server's text for an LDAP error.
+func diagnostic(err error) string {
+	var le *ldap.Error
+	if errors.As(err, &le) && le.Err != nil && le.Err.Error() != "" {
+		return le.Err.Error()
+	}
+	return err.Error()
+}
