@@ -1,0 +1,365 @@
+// Package tui owns the full-screen activation wizard users reach over SSH:
+// one screen per step of the procedure, driven by flow.Service and
+// flow.Session, every sentence from flow/i18n, every untrusted string
+// sanitized before it reaches the terminal. Operations that touch the store
+// or the directory run as tea.Cmd, never inside Update.
+package tui
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"charm.land/bubbles/v2/textinput"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
+
+	"activated/flow"
+	"activated/flow/i18n"
+)
+
+// Options describe one SSH session.
+type Options struct {
+	Code       string      // from the SSH username; "" = start at the login screen
+	Client     flow.Client // Remote, Actor "user", Lang (from the client's LANG via i18n.Pick)
+	PublicHost string      // for the "ssh CODE@host" hints
+	PublicPort int
+	Services   []string // listed on the last screen
+}
+
+// New returns the wizard and a cleanup that closes the flow session; call
+// it when the program ends, whatever the reason.
+func New(svc *flow.Service, opts Options) (tea.Model, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	lang := opts.Client.Lang
+	if lang == "" {
+		lang = i18n.Pick("", svc.Config().DefaultLang)
+	}
+	m := &model{
+		svc: svc, opts: opts, ctx: ctx, box: &sessionBox{}, lang: lang,
+		width: 80, height: 24, step: flow.StepLogin, choice: -1,
+		login:  newInput(false, 64),
+		code:   newInput(false, 64),
+		addr:   newInput(false, 254),
+		verify: newInput(false, 64),
+		pw:     newInput(true, 1024),
+		pw2:    newInput(true, 1024),
+	}
+	m.charter = viewport.New()
+	m.charter.SoftWrap = true
+	m.charter.KeyMap = viewport.KeyMap{
+		PageDown: newBinding("pgdown"), PageUp: newBinding("pgup"),
+		Down: newBinding("down"), Up: newBinding("up"),
+	}
+	m.login.Focus()
+	if opts.Code != "" {
+		m.step = flow.StepRecoveryCode
+		m.code.SetValue(opts.Code)
+		m.code.Focus()
+		m.busy = true
+	}
+	return m, func() {
+		cancel()
+		m.box.close()
+	}
+}
+
+// sessionBox holds the flow session. Open runs in a command goroutine and
+// may finish after the program ended: the box then closes it at once.
+type sessionBox struct {
+	mu     sync.Mutex
+	s      *flow.Session
+	closed bool
+}
+
+// set stores s; it reports false (and closes s) when the box was closed.
+func (b *sessionBox) set(s *flow.Session) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		s.Close()
+		return false
+	}
+	b.s = s
+	return true
+}
+
+func (b *sessionBox) get() *flow.Session {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.s
+}
+
+func (b *sessionBox) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.s != nil {
+		b.s.Close()
+	}
+}
+
+// localErr is a mistake caught on screen; its value is a catalogue key.
+type localErr string
+
+func (e localErr) Error() string { return string(e) }
+
+// Messages from commands.
+type (
+	beganMsg  struct{ err error }
+	openedMsg struct {
+		d   flow.Dossier
+		err error
+	}
+	// doneMsg ends a session operation; d is the dossier read after it.
+	doneMsg struct {
+		d     flow.Dossier
+		dOK   bool
+		err   error
+		stay  bool   // keep the current screen
+		note  string // catalogue key shown on success
+		quiet bool   // a background operation: errors other than the end of the session are dropped
+	}
+	checkMsg struct {
+		seq   int
+		check flow.PasswordCheck
+	}
+	closedMsg struct{}
+)
+
+// model is the wizard. It is used through a pointer: Update mutates it.
+type model struct {
+	svc  *flow.Service
+	opts Options
+	ctx  context.Context
+	box  *sessionBox
+	lang string
+
+	width, height int
+	step          flow.Step
+	d             flow.Dossier
+	busy          bool
+	finishing     bool   // the busy operation is Finish
+	err           error  // shown in the error area
+	note          string // catalogue key of a non-error status
+	quitting      bool
+	final         string // what stays on the terminal after the end
+
+	login, code, addr, verify, pw, pw2 textinput.Model
+	focus                              int
+	fromLogin                          bool // step 2 reached from the login screen
+
+	charter      viewport.Model
+	charterWidth int  // width the charter text was rendered at
+	charterBrief bool // the window is too short for the charter's introduction
+	accepted     bool
+	choice       int // directory: -1 none, 0 appear, 1 do not appear
+	confirmed    bool
+	redirect     bool
+	keepCopy     bool
+	check        flow.PasswordCheck
+	checkSeq     int
+}
+
+func (m *model) Init() tea.Cmd {
+	if m.opts.Code != "" {
+		return m.openCmd(m.opts.Code)
+	}
+	return nil
+}
+
+func (m *model) restart() string {
+	return keep(i18n.Command("activate", m.opts.PublicHost, m.opts.PublicPort))
+}
+
+func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	m.fit()
+	return m, cmd
+}
+
+func (m *model) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+	case tea.KeyPressMsg:
+		switch msg.String() {
+		case "ctrl+c":
+			return m.quit(i18n.T(m.lang, "session.ended"))
+		case "f2", "ctrl+t":
+			return m.switchLang()
+		}
+		if m.busy || m.quitting || m.tooSmall() {
+			return nil
+		}
+		return m.key(msg)
+	case tea.PasteMsg:
+		if m.busy || m.quitting {
+			return nil
+		}
+		return m.input(msg)
+	case beganMsg:
+		m.busy = false
+		if msg.err != nil {
+			m.err = msg.err
+			return nil
+		}
+		m.code.SetValue("")
+		m.fromLogin = true
+		return m.goStep(flow.StepRecoveryCode)
+	case openedMsg:
+		m.busy = false
+		if msg.err != nil {
+			m.err = msg.err
+			return nil
+		}
+		m.d = msg.d
+		return tea.Batch(m.watch(), m.goStep(m.d.Next()))
+	case doneMsg:
+		return m.done(msg)
+	case checkMsg:
+		if msg.seq == m.checkSeq {
+			m.check = msg.check
+		}
+	case closedMsg:
+		return m.quit(i18n.T(m.lang, "err.closed"))
+	}
+	return nil
+}
+
+// done handles the end of a session operation.
+func (m *model) done(msg doneMsg) tea.Cmd {
+	if !msg.quiet {
+		m.busy, m.finishing = false, false
+	}
+	if msg.dOK {
+		m.d = msg.d
+	}
+	if msg.err != nil {
+		if final(msg.err) {
+			return m.quit(m.errText(msg.err))
+		}
+		if !msg.quiet {
+			m.err = msg.err
+		}
+		return nil
+	}
+	if msg.quiet {
+		return nil
+	}
+	if msg.stay {
+		m.err, m.note = nil, msg.note
+		return nil
+	}
+	return m.goStep(m.d.Next())
+}
+
+// final tells whether err ends the session: nothing more can be done in it.
+func final(err error) bool {
+	return errors.Is(err, flow.ErrClosed) || errors.Is(err, flow.ErrCodeRevoked) ||
+		errors.Is(err, flow.ErrCodeExpired) || errors.Is(err, flow.ErrAlreadyActivated)
+}
+
+func (m *model) quit(text string) tea.Cmd {
+	if m.quitting {
+		return nil
+	}
+	m.quitting, m.final = true, text
+	return tea.Quit
+}
+
+func (m *model) switchLang() tea.Cmd {
+	m.lang = i18n.Other(m.lang)
+	s := m.box.get()
+	if s == nil || m.quitting {
+		return nil
+	}
+	lang := m.lang
+	return m.sessionCmd(false, func(s *flow.Session) error { return s.SetLang(lang) }, func(d *doneMsg) { d.quiet = true })
+}
+
+// Commands. Each runs off the Update goroutine.
+
+func (m *model) beginCmd(login string) tea.Cmd {
+	m.busy, m.err, m.note = true, nil, ""
+	svc, ctx, c := m.svc, m.ctx, m.opts.Client
+	c.Lang = m.lang
+	return func() tea.Msg { return beganMsg{svc.Begin(ctx, login, c)} }
+}
+
+func (m *model) openCmd(code string) tea.Cmd {
+	m.busy, m.err, m.note = true, nil, ""
+	svc, ctx, c, box := m.svc, m.ctx, m.opts.Client, m.box
+	c.Lang = m.lang
+	return func() tea.Msg {
+		s, err := svc.Open(ctx, code, c)
+		if err != nil {
+			return openedMsg{err: err}
+		}
+		d, err := s.Dossier()
+		if err == nil && d.Lang != c.Lang { // the language of the mails to come
+			err = s.SetLang(c.Lang)
+		}
+		if err != nil {
+			s.Close()
+			return openedMsg{err: err}
+		}
+		if !box.set(s) {
+			return openedMsg{err: flow.ErrClosed}
+		}
+		return openedMsg{d: d}
+	}
+}
+
+// watch reports a session that ends under us (staff revoked the dossier).
+func (m *model) watch() tea.Cmd {
+	s, ctx := m.box.get(), m.ctx
+	return func() tea.Msg {
+		select {
+		case <-s.Done():
+			if ctx.Err() == nil {
+				return closedMsg{}
+			}
+		case <-ctx.Done():
+		}
+		return nil
+	}
+}
+
+// sessionCmd runs op on the session, then reads the dossier back. busy
+// shows the "please wait" line meanwhile.
+func (m *model) sessionCmd(busy bool, op func(*flow.Session) error, tweak func(*doneMsg)) tea.Cmd {
+	s := m.box.get()
+	if s == nil {
+		return nil
+	}
+	if busy {
+		m.busy, m.err, m.note = true, nil, ""
+	}
+	return func() tea.Msg {
+		var msg doneMsg
+		msg.err = op(s)
+		var err error
+		msg.d, err = s.Dossier()
+		msg.dOK = err == nil
+		if msg.err == nil {
+			msg.err = err
+		}
+		if tweak != nil {
+			tweak(&msg)
+		}
+		return msg
+	}
+}
+
+func (m *model) checkCmd() tea.Cmd {
+	s := m.box.get()
+	if s == nil {
+		return nil
+	}
+	m.checkSeq++
+	seq, pw := m.checkSeq, m.pw.Value()
+	return func() tea.Msg { return checkMsg{seq, s.CheckPassword(pw)} }
+}
+
+func (m *model) tooSmall() bool { return m.width < minWidth || m.height < minHeight }
