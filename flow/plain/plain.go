@@ -1,0 +1,663 @@
+// Package plain owns the line-prompt front end of the activation procedure
+// (plain mode: screen readers, TERM=dumb, PuTTY logs, scripts). It runs the
+// same steps as the TUI, in the order flow decides, as lines of text and
+// one-line prompts ending in "> ": no cursor movement, no colour, no escape
+// sequence, nothing but printable text and line endings in the output.
+//
+// At any prompt, !fr / !en switch the language, ? prints the help, !retour
+// or !back goes back one step, Ctrl+C or Ctrl+D quits.
+package plain
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"activated/flow"
+	"activated/flow/i18n"
+	"activated/internal/sanitize"
+)
+
+// Options describe one plain-mode connection.
+type Options struct {
+	// Code is the code given as SSH user name; "" starts at the login prompt.
+	Code string
+	// Client is who connects: Remote, Actor ("user"), Lang (the client's
+	// LANG, "" when it sent none).
+	Client     flow.Client
+	PublicHost string
+	PublicPort int
+	// Services are listed on the confirmation screen.
+	Services []string
+	// PTY says the client asked for a terminal: it is raw, so Run echoes
+	// what is typed (never a password) and lines end in "\r\n". Without a
+	// PTY lines arrive cooked, nothing is echoed and lines end in "\n".
+	// Either way the line of a prompt ends once its answer is read, so
+	// every prompt stands on its own line in the output.
+	PTY bool
+}
+
+var (
+	errBack  = errors.New("plain: back")
+	errRetry = errors.New("plain: told the user, ask again")
+)
+
+type run struct {
+	ctx      context.Context
+	svc      *flow.Service
+	cfg      flow.Config
+	opts     Options
+	in       *input
+	w        io.Writer
+	werr     error
+	eol      string
+	lang     string
+	client   flow.Client
+	x        *flow.Session
+	login    string
+	pwWarned bool
+}
+
+// Run drives the whole procedure on rw until it is done, the user quits,
+// the input ends or ctx ends, and closes the flow session it opened. It
+// returns nil when the procedure ended in a way the user was told about
+// (done, quit, end of input, dossier revoked or expired), ctx.Err() when
+// ctx ended, and the I/O or storage error otherwise. Reading rw goes on in
+// a goroutine that ends when rw's Read returns (the caller closes the
+// connection after Run).
+func Run(ctx context.Context, svc *flow.Service, rw io.ReadWriter, opts Options) error {
+	cfg := svc.Config()
+	r := &run{ctx: ctx, svc: svc, cfg: cfg, opts: opts, w: rw, eol: "\n", client: opts.Client}
+	if opts.PTY {
+		r.eol = "\r\n"
+	}
+	r.lang = i18n.Pick(opts.Client.Lang, cfg.DefaultLang)
+	r.client.Actor = cmp.Or(r.client.Actor, "user")
+	r.client.Lang = ""
+	if opts.Client.Lang != "" {
+		r.client.Lang = r.lang
+	}
+	r.in = newInput(rw, r.eol)
+	defer r.in.stop()
+	defer func() {
+		if r.x != nil {
+			r.x.Close()
+		}
+	}()
+	r.line(r.t("app.title"))
+	r.line(r.t("plain.help"))
+	return r.end(r.procedure())
+}
+
+func (r *run) procedure() error {
+	if r.opts.Code != "" {
+		err := r.open(r.opts.Code)
+		switch {
+		case r.ctx.Err() != nil:
+			return r.ctx.Err()
+		case errors.Is(err, flow.ErrCodeFinished), errors.Is(err, flow.ErrBusy):
+			return err
+		case err != nil:
+			r.fail(err) // then start over at the login prompt
+		}
+	}
+	for r.x == nil {
+		if err := r.loginStep(); err != nil {
+			return err
+		}
+		if err := r.codeStep(); err != nil && !errors.Is(err, errBack) {
+			return err
+		}
+	}
+	return r.steps()
+}
+
+// end tells the user why the session ends and picks Run's result.
+func (r *run) end(err error) error {
+	switch {
+	case err == nil:
+		return r.werr
+	case errors.Is(err, errQuit), errors.Is(err, io.EOF):
+		r.line(r.t("session.ended"))
+		return nil
+	case r.ctx.Err() != nil && errors.Is(err, r.ctx.Err()):
+		return err
+	case errors.Is(err, flow.ErrClosed):
+		r.line(r.t("err.closed"))
+		return nil
+	case over(err):
+		r.fail(err)
+		return nil
+	}
+	r.fail(err)
+	return err
+}
+
+// over tells whether err says the dossier can go no further.
+func over(err error) bool {
+	for _, e := range []error{flow.ErrCodeExpired, flow.ErrCodeRevoked, flow.ErrCodeFinished, flow.ErrAlreadyActivated, flow.ErrBusy} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// open opens the dossier of code and settles the language: the client's
+// LANG or the user's switch wins, else the language saved in the dossier.
+func (r *run) open(code string) error {
+	x, err := r.svc.Open(r.ctx, code, r.client)
+	if err != nil {
+		return err
+	}
+	r.x = x
+	r.login = x.Login()
+	d, err := x.Dossier()
+	if err != nil {
+		return fmt.Errorf("read dossier: %w", err)
+	}
+	switch {
+	case r.client.Lang == "" && d.Lang != "":
+		r.lang = i18n.Pick(d.Lang, r.lang)
+	case r.client.Lang != "" && d.Lang != r.client.Lang:
+		_ = x.SetLang(r.client.Lang) // only the language of later mails
+	}
+	return nil
+}
+
+// op turns the result of a flow operation into: nil (done), errRetry (the
+// user was told, ask again) or an error that ends the session.
+func (r *run) op(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case r.ctx.Err() != nil:
+		return r.ctx.Err()
+	case errors.Is(err, flow.ErrClosed):
+		return err
+	case over(err) && r.dossierOver():
+		return err
+	}
+	r.fail(err)
+	return errRetry
+}
+
+// dossierOver tells whether the open dossier is expired, revoked or active
+// (rather than a typed code being so).
+func (r *run) dossierOver() bool {
+	if r.x == nil {
+		return true
+	}
+	d, err := r.x.Dossier()
+	if err != nil {
+		return true
+	}
+	st := d.StateAt(r.svc.Now())
+	return st == flow.StateExpired || st == flow.StateRevoked || st == flow.StateActivated
+}
+
+// steps runs the steps after the dossier is open, in the order
+// Dossier.Next gives, with !back showing an earlier step pre-filled.
+func (r *run) steps() error {
+	var show flow.Step // an earlier step the user went back to
+	for {
+		d, err := r.x.Dossier()
+		if err != nil {
+			return fmt.Errorf("read dossier: %w", err)
+		}
+		next := d.Next()
+		step := next
+		if show >= flow.StepCharter && show < next {
+			step = show
+		}
+		if step == flow.StepVerifyRedirect && next != flow.StepVerifyRedirect {
+			step = next // verified or no longer needed
+		}
+		switch step {
+		case flow.StepCharter:
+			err = r.charter(d)
+		case flow.StepDirectory:
+			err = r.directory(d)
+		case flow.StepMailbox:
+			err = r.mailbox(d)
+		case flow.StepVerifyRedirect:
+			err = r.verify(d)
+		case flow.StepPassword:
+			err = r.password(d)
+		case flow.StepDone:
+			r.done(d)
+			return nil
+		default:
+			return fmt.Errorf("dossier %s at step %s: %w", r.login, step, flow.ErrOrder)
+		}
+		switch {
+		case errors.Is(err, errBack):
+			show = back(step, &d)
+		case err != nil:
+			return err
+		case step < next:
+			show = step + 1 // walk forward through the steps already done
+		default:
+			show = 0
+		}
+	}
+}
+
+// back is the step before step ("Never back to login or code").
+func back(step flow.Step, d *flow.Dossier) flow.Step {
+	switch step {
+	case flow.StepPassword:
+		if d.NeedsRedirectVerification() && !d.RedirectVerified {
+			return flow.StepVerifyRedirect
+		}
+		return flow.StepMailbox
+	case flow.StepCharter:
+		return flow.StepCharter
+	}
+	return step - 1
+}
+
+func (r *run) loginStep() error {
+	r.header(flow.StepLogin)
+	r.line(r.t("login.intro"))
+	for {
+		s, err := r.ask(r.label("login.prompt"), false)
+		if errors.Is(err, errBack) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if s = strings.TrimSpace(s); s == "" {
+			r.line(r.t("plain.empty"))
+			continue
+		}
+		if err := r.svc.Begin(r.ctx, s, r.client); err != nil {
+			if r.ctx.Err() != nil {
+				return r.ctx.Err()
+			}
+			r.fail(err)
+			continue
+		}
+		r.login = s
+		return nil
+	}
+}
+
+func (r *run) codeStep() error {
+	r.header(flow.StepRecoveryCode)
+	r.line(r.t("code.sent"))
+	r.line(r.t("code.later", i18n.Command(r.t("code.user"), r.opts.PublicHost, r.opts.PublicPort)))
+	r.line(r.t("plain.resend"))
+	for {
+		s, err := r.ask(r.label("code.prompt"), false)
+		if err != nil {
+			return err // errBack: back to the login prompt
+		}
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "":
+			r.line(r.t("plain.empty"))
+			continue
+		case "!renvoyer", "!resend":
+			if err := r.svc.Begin(r.ctx, r.login, r.client); err != nil {
+				r.fail(err)
+			} else {
+				r.line(r.t("code.sent"))
+			}
+			continue
+		}
+		err = r.open(s)
+		switch {
+		case err == nil:
+			return nil
+		case r.ctx.Err() != nil:
+			return r.ctx.Err()
+		case errors.Is(err, flow.ErrCodeFinished):
+			return err
+		}
+		r.fail(err)
+	}
+}
+
+func (r *run) charter(d flow.Dossier) error {
+	r.header(flow.StepCharter)
+	r.line(r.t("charter.intro"))
+	r.line("")
+	r.text(r.cfg.Charter)
+	r.line("")
+	var def *bool
+	if !d.CharterAcceptedAt.IsZero() {
+		def = ptr(true)
+	}
+	for {
+		ok, err := r.yesNo("charter.accept", def)
+		if errors.Is(err, errBack) {
+			r.line(r.t("err.order"))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !ok {
+			r.line(r.t("err.charter"))
+			continue
+		}
+		if err := r.op(r.x.AcceptCharter(true)); err != errRetry {
+			return err
+		}
+	}
+}
+
+func (r *run) directory(d flow.Dossier) error {
+	r.header(flow.StepDirectory)
+	var def *bool
+	if d.DirectoryChosen {
+		def = ptr(d.PublicDirectory)
+	}
+	for {
+		public, err := r.yesNo("directory.question", def)
+		if err != nil {
+			return err
+		}
+		if err := r.op(r.x.ChooseDirectory(public)); err != errRetry {
+			return err
+		}
+	}
+}
+
+func (r *run) mailbox(d flow.Dossier) error {
+	r.header(flow.StepMailbox)
+	if d.IsStaff(r.cfg.StaffAffiliations) {
+		r.line(r.t("mailbox.staff"))
+	}
+	var redirectDef *bool
+	if d.MailboxChosen {
+		redirectDef = ptr(d.Redirect != "")
+	}
+	addrDef := d.Redirect
+	if addrDef == "" && len(d.RecoveryMails) > 0 {
+		addrDef = d.RecoveryMails[0]
+	}
+	keepDef := !d.MailboxChosen || d.Redirect == "" || d.KeepCopy
+	for {
+		redirect, keep := "", false
+		yes, err := r.yesNo("mailbox.redirect", redirectDef)
+		if err != nil {
+			return err
+		}
+		if yes {
+			if redirect, err = r.address(addrDef); err != nil {
+				return err
+			}
+			probe := d
+			probe.Redirect = redirect
+			if probe.NeedsRedirectVerification() {
+				r.line(r.t("mailbox.verify"))
+			}
+			if keep, err = r.yesNo("mailbox.keep", &keepDef); err != nil {
+				return err
+			}
+		}
+		if err := r.op(r.x.ChooseMailbox(redirect, keep)); err != errRetry {
+			return err
+		}
+	}
+}
+
+// address asks for the redirect address; an empty line takes def.
+func (r *run) address(def string) (string, error) {
+	prompt := func() string {
+		p := r.t("mailbox.address")
+		if def != "" {
+			p += " [" + sanitize.Text(def) + "]"
+		}
+		return p + "> "
+	}
+	for {
+		s, err := r.ask(prompt, false)
+		if err != nil {
+			return "", err
+		}
+		if s = strings.TrimSpace(s); s == "" {
+			if def == "" {
+				r.line(r.t("plain.empty"))
+				continue
+			}
+			s = def
+		}
+		if _, ok := flow.ValidMail(s); !ok {
+			r.fail(flow.ErrInvalidAddress)
+			continue
+		}
+		return s, nil
+	}
+}
+
+func (r *run) verify(d flow.Dossier) error {
+	r.header(flow.StepVerifyRedirect)
+	r.line(r.t("verify.sent", sanitize.Text(d.Redirect)))
+	r.line(r.t("plain.resend"))
+	for {
+		s, err := r.ask(r.label("verify.prompt"), false)
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "":
+			r.line(r.t("plain.empty"))
+			continue
+		case "!renvoyer", "!resend":
+			switch err := r.op(r.x.ResendRedirect()); {
+			case err == nil:
+				r.line(r.t("verify.resent"))
+			case err != errRetry:
+				return err
+			}
+			continue
+		}
+		if err := r.op(r.x.VerifyRedirect(s)); err != errRetry {
+			return err
+		}
+	}
+}
+
+func (r *run) password(d flow.Dossier) error {
+	r.header(flow.StepPassword)
+	if !d.PasswordSet.IsZero() {
+		return r.complete()
+	}
+	r.line(r.t("pw.intro"))
+	for _, rule := range r.x.CheckPassword("").Rules {
+		r.line("- " + i18n.RuleText(r.lang, rule.Rule, r.cfg.Password))
+	}
+	if !r.opts.PTY && !r.pwWarned {
+		r.line(r.t("plain.pwvisible"))
+		r.pwWarned = true
+	}
+	for {
+		pw, err := r.ask(r.label("pw.prompt"), true)
+		if err != nil {
+			return err
+		}
+		if pw == "" {
+			r.line(r.t("plain.empty"))
+			continue
+		}
+		check := r.x.CheckPassword(pw)
+		for _, rule := range check.Rules {
+			mark := r.t("pw.ko")
+			if rule.OK {
+				mark = r.t("pw.ok")
+			}
+			r.line(mark + " " + i18n.RuleText(r.lang, rule.Rule, r.cfg.Password))
+		}
+		if !check.OK() {
+			r.line(r.t("err.password.policy"))
+			continue
+		}
+		again, err := r.ask(r.label("pw.confirm"), true)
+		if err != nil {
+			return err
+		}
+		if again != pw {
+			r.line(r.t("pw.mismatch"))
+			continue
+		}
+		r.line(r.t("pw.finishing"))
+		if err := r.op(r.x.Finish(r.ctx, pw)); err != errRetry {
+			return err
+		}
+		if d, err := r.x.Dossier(); err == nil && !d.PasswordSet.IsZero() {
+			return r.complete() // accepted, the rest failed: do not ask again
+		}
+	}
+}
+
+// complete finishes a dossier whose password the directory already took.
+func (r *run) complete() error {
+	for {
+		r.line(r.t("pw.finishing"))
+		if err := r.op(r.x.Finish(r.ctx, "")); err != errRetry {
+			return err
+		}
+		r.line(r.t("pw.retry"))
+		if _, err := r.ask(r.label("plain.enter"), false); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *run) done(d flow.Dossier) {
+	r.header(flow.StepDone)
+	r.line(r.t("done.title"))
+	r.line(r.t("done.login", sanitize.Text(d.Login)))
+	if len(r.opts.Services) > 0 {
+		r.line(r.t("done.services"))
+		for _, s := range r.opts.Services {
+			r.line("- " + sanitize.Text(s))
+		}
+	}
+	r.line(r.t("done.notice"))
+}
+
+// ask writes the prompt and reads a line, handling the commands every
+// prompt knows. A secret is never echoed.
+func (r *run) ask(prompt func() string, secret bool) (string, error) {
+	for {
+		if r.werr != nil {
+			return "", r.werr
+		}
+		p := prompt()
+		r.write(p)
+		var done <-chan struct{}
+		if r.x != nil {
+			done = r.x.Done()
+		}
+		s, err := r.in.readLine(r.ctx, done, p, r.opts.PTY && !secret, r.writeBytes)
+		r.write(r.eol) // the prompt line ends here, echo or not, input or not
+		if errors.Is(err, errTooLong) {
+			r.line(r.t("plain.toolong", MaxLine))
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		switch cmd := strings.ToLower(strings.TrimSpace(s)); cmd {
+		case "!fr", "!en":
+			r.setLang(cmd[1:])
+			continue
+		case "?", "!aide", "!help":
+			r.line(r.t("plain.help"))
+			r.line(r.t("plain.back"))
+			continue
+		case "!retour", "!back":
+			return "", errBack
+		}
+		return s, nil
+	}
+}
+
+// yesNo asks a yes/no question; def, when set, answers an empty line.
+func (r *run) yesNo(key string, def *bool) (bool, error) {
+	prompt := func() string {
+		p := r.t(key) + " " + r.t("plain.yesno")
+		if def != nil {
+			key := "no"
+			if *def {
+				key = "yes"
+			}
+			p += " [" + r.t(key)[:1] + "]"
+		}
+		return p + "> "
+	}
+	for {
+		s, err := r.ask(prompt, false)
+		if err != nil {
+			return false, err
+		}
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "y", "yes", "o", "oui":
+			return true, nil
+		case "n", "no", "non":
+			return false, nil
+		case "":
+			if def != nil {
+				return *def, nil
+			}
+		}
+		r.line(r.t("plain.badyn"))
+	}
+}
+
+func (r *run) setLang(lang string) {
+	r.lang, r.client.Lang = lang, lang
+	if r.x != nil {
+		_ = r.x.SetLang(lang) // a failure shows at the next operation
+	}
+}
+
+func (r *run) t(key string, args ...any) string { return i18n.T(r.lang, key, args...) }
+
+// label is the prompt of a field: its label and "> ", in the language of
+// the moment.
+func (r *run) label(key string) func() string {
+	return func() string { return r.t(key) + "> " }
+}
+
+// fail prints the sentence for err.
+func (r *run) fail(err error) {
+	restart := i18n.Command("activate", r.opts.PublicHost, r.opts.PublicPort)
+	r.line(sanitize.Text(i18n.Error(r.lang, err, restart)))
+}
+
+func (r *run) header(s flow.Step) {
+	r.line("")
+	r.line(i18n.StepIndicator(r.lang, s) + " — " + i18n.StepTitle(r.lang, s))
+}
+
+// text prints a Markdown document as it is, line by line, sanitized.
+func (r *run) text(md []byte) {
+	s := strings.TrimRight(strings.ReplaceAll(string(md), "\r\n", "\n"), "\n \t")
+	for l := range strings.SplitSeq(s, "\n") {
+		r.line(sanitize.Text(strings.ReplaceAll(l, "\t", "    ")))
+	}
+}
+
+func (r *run) line(s string) { r.write(s + r.eol) }
+
+func (r *run) write(s string) {
+	if r.werr == nil {
+		_, r.werr = io.WriteString(r.w, s)
+	}
+}
+
+func (r *run) writeBytes(b []byte) {
+	if r.werr == nil {
+		_, r.werr = r.w.Write(b)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
