@@ -67,25 +67,28 @@ type LDAPConfig struct {
 	Filter  string   `toml:"filter"`
 	Timeout Duration `toml:"timeout"`
 	// ConsentLabel prefixes the charter version in the consent attribute.
-	ConsentLabel string         `toml:"consent_label"`
-	Attributes   LDAPAttributes `toml:"attributes"`
+	ConsentLabel string `toml:"consent_label"`
+	// MailDomain: accounts staff create get mail = login@MailDomain.
+	MailDomain string         `toml:"mail_domain"`
+	Attributes LDAPAttributes `toml:"attributes"`
 }
 
 // LDAPAttributes is the [ldap.attributes] table: the name of every LDAP
 // attribute the product reads or writes. Defaults follow SUPANN (LDAP.md).
 type LDAPAttributes struct {
-	Login        string `toml:"login"`
-	GivenName    string `toml:"given_name"`
-	Surname      string `toml:"surname"`
-	DisplayName  string `toml:"display_name"`
-	Mail         string `toml:"mail"`
-	RecoveryMail string `toml:"recovery_mail"`
-	Affiliation  string `toml:"affiliation"`
-	State        string `toml:"state"`
-	StateDate    string `toml:"state_date"`
-	ListeRouge   string `toml:"liste_rouge"`
-	Consent      string `toml:"consent"`
-	Forward      string `toml:"forward"`
+	Login              string `toml:"login"`
+	GivenName          string `toml:"given_name"`
+	Surname            string `toml:"surname"`
+	DisplayName        string `toml:"display_name"`
+	Mail               string `toml:"mail"`
+	RecoveryMail       string `toml:"recovery_mail"`
+	Affiliation        string `toml:"affiliation"`
+	PrimaryAffiliation string `toml:"primary_affiliation"`
+	State              string `toml:"state"`
+	StateDate          string `toml:"state_date"`
+	ListeRouge         string `toml:"liste_rouge"`
+	Consent            string `toml:"consent"`
+	Forward            string `toml:"forward"`
 }
 
 // MailConfig is the [mail] section.
@@ -154,18 +157,19 @@ func DefaultConfig() *Config {
 			Timeout:      Duration{10 * time.Second},
 			ConsentLabel: "{CHARTE}",
 			Attributes: LDAPAttributes{
-				Login:        "uid",
-				GivenName:    "givenName",
-				Surname:      "sn",
-				DisplayName:  "displayName",
-				Mail:         "mail",
-				RecoveryMail: "supannMailPerso",
-				Affiliation:  "eduPersonAffiliation",
-				State:        "supannRessourceEtat",
-				StateDate:    "supannRessourceEtatDate",
-				ListeRouge:   "supannListeRouge",
-				Consent:      "supannConsentement",
-				Forward:      "mailForwardingAddress",
+				Login:              "uid",
+				GivenName:          "givenName",
+				Surname:            "sn",
+				DisplayName:        "displayName",
+				Mail:               "mail",
+				RecoveryMail:       "supannMailPerso",
+				Affiliation:        "eduPersonAffiliation",
+				PrimaryAffiliation: "eduPersonPrimaryAffiliation",
+				State:              "supannRessourceEtat",
+				StateDate:          "supannRessourceEtatDate",
+				ListeRouge:         "supannListeRouge",
+				Consent:            "supannConsentement",
+				Forward:            "mailForwardingAddress",
 			},
 		},
 		Mail: MailConfig{

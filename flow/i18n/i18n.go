@@ -101,7 +101,10 @@ func Error(lang string, err error, restart string) string {
 		{flow.ErrAlreadyActivated, "err.activated"},
 	} {
 		if errors.Is(err, e.err) {
-			return T(lang, e.key, restart)
+			if strings.Contains(T(lang, e.key), "%s") {
+				return T(lang, e.key, restart)
+			}
+			return T(lang, e.key)
 		}
 	}
 	return T(lang, "err.internal")

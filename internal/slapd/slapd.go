@@ -112,6 +112,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("slapd: %w", err)
 		}
 		s.Dir, s.ownDir = d, true
+	} else if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("slapd: %w", err)
 	}
 	if err := s.setup(opts.Accounts, opts.TLS); err != nil {
 		s.cleanup()

@@ -1,0 +1,33 @@
+# activated — the two commands of the README: `make demo` and `make test`.
+# Both install what they need on a Debian machine (as root) first.
+GO ?= go
+PKGS := slapd ldap-utils openssh-client
+
+.PHONY: deps demo test build fuzz bench
+
+# deps installs the Debian packages the demo and the tests run against:
+# a real slapd and OpenSSH's client. /etc/ldap/noslapd keeps the packaged
+# slapd service from starting: we run our own, on our own port.
+deps:
+	@missing=""; for p in $(PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		mkdir -p /etc/ldap && touch /etc/ldap/noslapd; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build:
+	$(GO) build -o activated ./cmd/activated
+
+demo: deps build
+	./activated demo
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzNormalizeCode -fuzztime 60s ./flow/
+
+bench:
+	$(GO) test -run XXX -bench . -benchmem ./storage/ ./flow/

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"activated/directory"
+	"activated/flow"
+	"activated/hostkeys"
+	"activated/mailer"
+	"activated/sshapp"
+	"activated/staff"
+	"activated/staff/dashboard"
+	"activated/storage"
+)
+
+//go:embed charter-demo.md
+var demoCharter []byte
+
+// app is every part of a running server, built from one Config.
+type app struct {
+	cfg    *Config
+	log    *slog.Logger
+	db     *storage.DB
+	dir    *directory.Directory
+	svc    *flow.Service
+	worker *mailer.Worker
+	ssh    *sshapp.Server
+}
+
+func (c *Config) directoryConfig() (directory.Config, error) {
+	pw, err := c.LDAPBindPassword()
+	if err != nil {
+		return directory.Config{}, err
+	}
+	a := c.LDAP.Attributes
+	return directory.Config{
+		URL: c.LDAP.URL, BindDN: c.LDAP.BindDN, BindPassword: pw, StartTLS: c.LDAP.StartTLS, CAFile: c.LDAP.CAFile,
+		Timeout: c.LDAP.Timeout.Duration, PeopleBase: c.LDAP.PeopleBase, Filter: c.LDAP.Filter, ConsentLabel: c.LDAP.ConsentLabel,
+		MailDomain: c.LDAP.MailDomain,
+		Attrs: directory.Attrs{Login: a.Login, GivenName: a.GivenName, Surname: a.Surname, DisplayName: a.DisplayName, Mail: a.Mail,
+			RecoveryMail: a.RecoveryMail, Affiliation: a.Affiliation, PrimaryAffiliation: a.PrimaryAffiliation, State: a.State, StateDate: a.StateDate,
+			ListeRouge: a.ListeRouge, Consent: a.Consent, Forward: a.Forward},
+	}, nil
+}
+
+func (c *Config) mailerConfig(logTo io.Writer) (mailer.Config, error) {
+	pw, err := c.SMTPPassword()
+	if err != nil {
+		return mailer.Config{}, err
+	}
+	return mailer.Config{
+		Transport: c.Mail.Transport, SMTPURL: c.Mail.SMTPURL, SMTPUsername: c.Mail.SMTPUsername, SMTPPassword: pw,
+		CAFile: c.Mail.CAFile, From: c.Mail.From, Maildir: c.Mail.Maildir,
+		PublicHost: c.Activation.PublicHost, PublicPort: c.Activation.PublicPort, Location: c.Location(),
+		Institution: c.Activation.Institution, Services: c.Activation.Services, LogWriter: logTo,
+	}, nil
+}
+
+func (c *Config) charter() ([]byte, error) {
+	if c.Activation.CharterFile == "" {
+		return demoCharter, nil
+	}
+	b, err := os.ReadFile(c.Activation.CharterFile)
+	if err != nil {
+		return nil, fmt.Errorf("activation.charter_file: %w", err)
+	}
+	return b, nil
+}
+
+// newApp opens the store and builds every part; nothing listens yet.
+// mailLog receives the messages of the "log" mail transport.
+func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	charter, err := cfg.charter()
+	if err != nil {
+		return nil, err
+	}
+	if a.db, err = storage.Open(cfg.Storage.Path, storage.Options{}); err != nil {
+		return nil, err
+	}
+	dcfg, err := cfg.directoryConfig()
+	if err != nil {
+		return nil, err
+	}
+	if a.dir, err = directory.New(dcfg); err != nil {
+		return nil, err
+	}
+	mcfg, err := cfg.mailerConfig(mailLog)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := mailer.NewTransport(mcfg)
+	if err != nil {
+		return nil, err
+	}
+	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), flow.SystemClock{}, log,
+		mailer.WorkerOptions{RetryFor: cfg.Mail.RetryFor.Duration})
+	a.svc, err = flow.New(flow.Config{
+		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
+		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
+		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
+	}, a.db, a.dir, flow.SystemClock{}, log)
+	if err != nil {
+		return nil, err
+	}
+	key, err := hostkeys.LoadOrCreate(cfg.SSH.HostKey)
+	if err != nil {
+		return nil, err
+	}
+	a.ssh, err = sshapp.New(sshapp.Config{
+		Listen: cfg.SSH.Listen, HostKey: key, StaffKeysFile: cfg.SSH.StaffAuthorizedKeys,
+		IdleTimeout: cfg.SSH.IdleTimeout.Duration, MaxTimeout: cfg.SSH.MaxTimeout.Duration,
+		HandshakeTimeout: cfg.SSH.HandshakeTimeout.Duration, MaxSessions: cfg.SSH.MaxSessions,
+		PublicHost: cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
+		DefaultLang: cfg.Activation.Language, Log: log,
+		Dashboard: func(ctx context.Context, who sshapp.Staff) tea.Model {
+			return dashboard.New(ctx, a.svc, staffIdentity(who))
+		},
+	}, a.svc, func(ctx context.Context, who sshapp.Staff, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+		if len(args) == 0 {
+			args = []string{"help"}
+		}
+		return staff.Run(ctx, a.svc, staffIdentity(who), args, stdin, stdout, stderr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func staffIdentity(who sshapp.Staff) staff.Identity {
+	return staff.Identity{Name: who.Name, Fingerprint: who.Fingerprint, Remote: who.Remote}
+}
+
+// run serves until ctx ends, then shuts down in order: no new sessions,
+// open sessions closed, the mail worker stopped, the store closed.
+// ready, if set, is called with the listening address.
+func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)
+	if err != nil {
+		return fmt.Errorf("ssh.listen: %w", err)
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	a.log.Info("listening", "addr", ln.Addr().String())
+	bg, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { a.worker.Run(bg) })
+	wg.Go(func() { a.sweep(bg) })
+	served := make(chan error, 1)
+	go func() { served <- a.ssh.Serve(ln) }()
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = a.ssh.Shutdown(sctx)
+		cancel()
+		<-served
+	}
+	stop()
+	wg.Wait()
+	a.close()
+	if err != nil && !errors.Is(err, sshapp.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// sweep deletes code records a week past their deadline, hourly.
+func (a *app) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.db.Sweep(time.Now(), 7*24*time.Hour); err != nil {
+			a.log.Error("sweep codes", "err", err)
+		} else if n > 0 {
+			a.log.Info("swept codes", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *app) close() {
+	if a.dir != nil {
+		a.dir.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+}

@@ -1,0 +1,179 @@
+// Command activated serves the account-activation wizard over SSH.
+//
+//	activated serve -config FILE    run the server
+//	activated demo                  everything local: slapd, mail to the console, SSH on 127.0.0.1:2222
+//	activated check -config FILE    report each dependency: config, LDAP bind, SMTP
+//	activated hostkey -config FILE  print the host key fingerprint and SSHFP records
+//	activated version
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"activated/directory"
+	"activated/hostkeys"
+	"activated/mailer"
+	"activated/storage"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `usage: activated COMMAND [flags]
+
+commands:
+  serve -config FILE    run the SSH activation server
+  demo [-listen ADDR]   run everything locally (slapd, mail printed here, SSH on 127.0.0.1:2222)
+  check -config FILE    check the config, the LDAP bind and the SMTP server
+  hostkey -config FILE  print the host key's SHA256 fingerprint and SSHFP records
+  version               print the version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "the TOML config file")
+	listen := fs.String("listen", "127.0.0.1:2222", "demo: SSH listen address")
+	var err error
+	switch cmd {
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "activated", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "serve", "check", "hostkey", "demo":
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if cmd != "demo" && *configPath == "" {
+			fmt.Fprintf(stderr, "activated %s: -config FILE is required\n", cmd)
+			return 2
+		}
+	default:
+		fmt.Fprintf(stderr, "activated: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case "serve":
+		err = serve(ctx, *configPath, stderr)
+	case "check":
+		return check(ctx, *configPath, stdout)
+	case "hostkey":
+		err = hostkey(*configPath, stdout)
+	case "demo":
+		err = demo(ctx, *listen, stdout, stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "activated %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func serve(ctx context.Context, path string, stderr io.Writer) error {
+	cfg, err := LoadConfig(path, os.Environ())
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	a, err := newApp(cfg, log, os.Stdout)
+	if err != nil {
+		return err
+	}
+	return a.run(ctx, nil)
+}
+
+func hostkey(path string, stdout io.Writer) error {
+	cfg, err := LoadConfig(path, os.Environ())
+	if err != nil {
+		return err
+	}
+	key, err := hostkeys.LoadOrCreate(cfg.SSH.HostKey)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s\n", key.PublicKey().Type(), hostkeys.Fingerprint(key.PublicKey()))
+	for _, r := range hostkeys.SSHFP(cfg.Activation.PublicHost, key.PublicKey()) {
+		fmt.Fprintln(stdout, r)
+	}
+	return nil
+}
+
+// check reports every dependency on a line of its own, OK or the reason,
+// and fails when one is not OK.
+func check(ctx context.Context, path string, stdout io.Writer) int {
+	failed := 0
+	report := func(what string, err error) {
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "%-10s FAIL  %v\n", what, err)
+			return
+		}
+		fmt.Fprintf(stdout, "%-10s OK\n", what)
+	}
+	cfg, err := LoadConfig(path, os.Environ())
+	report("config", err)
+	if err != nil {
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = cfg.charter()
+	report("charter", err)
+	_, err = hostkeys.LoadOrCreate(cfg.SSH.HostKey)
+	report("host key", err)
+	report("storage", checkStorage(cfg.Storage.Path))
+	report("ldap", checkLDAP(ctx, cfg))
+	mcfg, err := cfg.mailerConfig(io.Discard)
+	if err == nil {
+		err = mailer.Check(ctx, mcfg)
+	}
+	report("mail", err)
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func checkStorage(path string) error {
+	db, err := storage.Open(path, storage.Options{Timeout: 200 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+func checkLDAP(ctx context.Context, cfg *Config) error {
+	dcfg, err := cfg.directoryConfig()
+	if err != nil {
+		return err
+	}
+	d, err := directory.New(dcfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Check(ctx)
+}

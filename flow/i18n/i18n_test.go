@@ -1,0 +1,101 @@
+package i18n
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"activated/flow"
+)
+
+func TestCataloguesHaveTheSameKeys(t *testing.T) {
+	for k := range fr {
+		if _, ok := en[k]; !ok {
+			t.Errorf("key %q is in fr.go, not in en.go", k)
+		}
+	}
+	for k := range en {
+		if _, ok := fr[k]; !ok {
+			t.Errorf("key %q is in en.go, not in fr.go", k)
+		}
+	}
+	for k, v := range fr {
+		if strings.Count(v, "%") != strings.Count(en[k], "%") {
+			t.Errorf("key %q: fr and en take different arguments:\n%s\n%s", k, v, en[k])
+		}
+	}
+}
+
+func TestErrorSentences(t *testing.T) {
+	restart := Command("activate", "activate.example.org", 22)
+	errs := []error{
+		flow.ErrCodeWrong, flow.ErrCodeExpired, flow.ErrCodeUsed, flow.ErrCodeSuperseded, flow.ErrCodeRevoked,
+		flow.ErrCodeFinished, flow.ErrBusy, flow.ErrClosed, flow.ErrOrder, flow.ErrNotAccepted, flow.ErrInvalidAddress,
+		flow.ErrInvalidLogin, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrAlreadyActivated,
+		&flow.RateLimitError{Wait: 90 * time.Second}, &flow.PasswordRefusedError{Reason: "too short"},
+		fmt.Errorf("wrapped: %w", flow.ErrCodeExpired), errors.New("boom"),
+	}
+	for _, lang := range Langs {
+		seen := map[string]error{}
+		for _, err := range errs {
+			s := Error(lang, err, restart)
+			if s == "" || strings.Contains(s, "%!") || strings.Contains(s, "[err.") {
+				t.Errorf("%s %v: %q", lang, err, s)
+			}
+			if prev, ok := seen[s]; ok && !errors.Is(err, prev) && !errors.Is(prev, err) && err.Error() != "wrapped: code: expired" {
+				t.Errorf("%s: %v and %v read the same: %q", lang, prev, err, s)
+			}
+			seen[s] = err
+		}
+		if s := Error(lang, flow.ErrCodeExpired, restart); !strings.Contains(s, restart) {
+			t.Errorf("%s: the expired-code sentence does not say how to get a new code: %q", lang, s)
+		}
+		if s := Error(lang, errors.New("ldap: 10.0.0.1 secret"), restart); strings.Contains(s, "10.0.0.1") {
+			t.Errorf("%s: an internal error leaks its details: %q", lang, s)
+		}
+	}
+	if Error("fr", nil, restart) != "" {
+		t.Error("nil error gives a sentence")
+	}
+}
+
+func TestPickAndCommand(t *testing.T) {
+	for in, want := range map[string]string{"fr_FR.UTF-8": "fr", "en_US.UTF-8": "en", "C": "fr", "": "fr", "EN": "en", "de_DE": "fr"} {
+		if got := Pick(in, "fr"); got != want {
+			t.Errorf("Pick(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if Pick("", "en") != "en" || Pick("xx", "zz") != "fr" {
+		t.Error("default language")
+	}
+	if Other("fr") != "en" || Other("en") != "fr" {
+		t.Error("Other")
+	}
+	if got := Command("activate", "h.example", 22); got != "ssh activate@h.example" {
+		t.Error(got)
+	}
+	if got := Command("ABCD", "h.example", 2222); got != "ssh -p 2222 ABCD@h.example" {
+		t.Error(got)
+	}
+	if T("fr", "no.such.key") != "[no.such.key]" {
+		t.Error("a missing key does not show itself")
+	}
+	if StepIndicator("en", flow.StepCharter) != "Step 3 of 7" || StepIndicator("fr", flow.StepDone) == "" {
+		t.Error(StepIndicator("en", flow.StepCharter))
+	}
+	paris, _ := time.LoadLocation("Europe/Paris")
+	d := time.Date(2026, 11, 26, 23, 59, 59, 0, paris)
+	if got := Deadline("fr", d, paris); got != "jeudi 26 novembre à 23:59" {
+		t.Error(got)
+	}
+	if got := Deadline("en", d, paris); got != "Thursday 26 November at 23:59" {
+		t.Error(got)
+	}
+	for _, r := range []flow.Rule{flow.RuleMinLength, flow.RuleMaxLength, flow.RuleNoLogin, flow.RuleStrength} {
+		if s := RuleText("fr", r, flow.DefaultPasswordPolicy); strings.Contains(s, "%!") || s == "" {
+			t.Errorf("rule %s: %q", r, s)
+		}
+	}
+}

@@ -1,0 +1,315 @@
+// Package sshapp owns the SSH server: authentication per username
+// (activate, a one-time code, staff), the limits (connections per minute
+// and address, sessions at once, timeouts), the middleware chain that sends
+// a session to the TUI wizard, the plain prompts, the staff commands or a
+// short explanation, and the connection log. It is the only package that
+// imports wish.
+package sshapp
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/ssh"
+	"charm.land/wish/v2"
+	gossh "golang.org/x/crypto/ssh"
+
+	"activated/flow"
+	"activated/flow/i18n"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultHandshakeTimeout = 30 * time.Second
+	DefaultIdleTimeout      = 15 * time.Minute
+	DefaultMaxTimeout       = 2 * time.Hour
+	DefaultMaxSessions      = 256
+	DefaultConnPerMinute    = 30
+)
+
+// ErrServerClosed is what Serve and ListenAndServe return after Shutdown.
+var ErrServerClosed = ssh.ErrServerClosed
+
+// Config is what the SSH server needs. Zero durations and counts get the
+// defaults above.
+type Config struct {
+	Listen  string
+	HostKey gossh.Signer
+	// StaffKeysFile is an OpenSSH authorized_keys file; the comment of a
+	// line is the staff member's name. It is re-read when it changes. ""
+	// means no staff access.
+	StaffKeysFile string
+
+	IdleTimeout, MaxTimeout, HandshakeTimeout time.Duration
+	MaxSessions                               int // sessions open at once, server-wide
+	// ConnPerMinute is the number of connections one client address (an
+	// IPv6 /64) may open per minute; default 30, negative for no limit.
+	ConnPerMinute int
+
+	PublicHost  string   // what users type after the @ (in the messages)
+	PublicPort  int      // default 22
+	Services    []string // listed on the confirmation screen
+	DefaultLang string   // when the client sends no LANG; default: the flow's
+
+	// Dashboard builds the staff dashboard for `ssh -t staff@host` with no
+	// command; nil means staff with no command get the StaffHandler with
+	// no arguments.
+	Dashboard func(ctx context.Context, who Staff) tea.Model
+
+	Log *slog.Logger
+}
+
+// Staff is an authenticated staff member.
+type Staff struct {
+	Name        string // from the authorized_keys comment
+	Fingerprint string // SHA256 of the key used
+	Remote      string // client address
+}
+
+// StaffHandler runs a staff command (args split like a shell would) on the
+// session's streams and returns the exit status. It knows nothing of SSH.
+type StaffHandler func(ctx context.Context, who Staff, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+// Server is the SSH front door of the activation service.
+type Server struct {
+	cfg   Config
+	svc   *flow.Service
+	staff StaffHandler
+	log   *slog.Logger
+	keys  *staffKeys
+	rate  *connLimiter
+	slots sessionSlots
+	srv   *ssh.Server
+	open  openConns
+
+	mu        sync.Mutex
+	closing   bool
+	listeners []net.Listener
+}
+
+// New builds the server; nothing listens until Serve or ListenAndServe.
+func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
+	if cfg.HostKey == nil {
+		return nil, errors.New("ssh server: no host key")
+	}
+	if svc == nil {
+		return nil, errors.New("ssh server: no flow service")
+	}
+	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.MaxTimeout = cmp.Or(cfg.MaxTimeout, DefaultMaxTimeout)
+	cfg.MaxSessions = cmp.Or(cfg.MaxSessions, DefaultMaxSessions)
+	cfg.ConnPerMinute = cmp.Or(cfg.ConnPerMinute, DefaultConnPerMinute)
+	cfg.PublicHost = cmp.Or(cfg.PublicHost, "localhost")
+	cfg.PublicPort = cmp.Or(cfg.PublicPort, 22)
+	cfg.DefaultLang = i18n.Pick(cmp.Or(cfg.DefaultLang, svc.Config().DefaultLang), i18n.Langs[0])
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxSessions < 0 {
+		return nil, fmt.Errorf("ssh server: max sessions %d < 0", cfg.MaxSessions)
+	}
+
+	s := &Server{
+		cfg: cfg, svc: svc, staff: staff, log: cfg.Log,
+		keys:  newStaffKeys(cfg.StaffKeysFile, cfg.Log),
+		rate:  newConnLimiter(cfg.ConnPerMinute),
+		slots: make(sessionSlots, cfg.MaxSessions),
+	}
+	s.srv = &ssh.Server{
+		Addr:                 cfg.Listen,
+		HostSigners:          []ssh.Signer{cfg.HostKey},
+		Version:              "activated",
+		HandshakeTimeout:     cfg.HandshakeTimeout,
+		IdleTimeout:          cfg.IdleTimeout,
+		MaxTimeout:           cfg.MaxTimeout,
+		ConnCallback:         s.connOpened,
+		ServerConfigCallback: s.serverConfig,
+		PublicKeyHandler:     s.publicKey,
+		// No PasswordHandler nor KeyboardInteractiveHandler: both refused.
+		// Only shells and exec requests; subsystems (sftp…) are refused.
+		SessionRequestCallback: func(_ ssh.Session, req string) bool { return req == "shell" || req == "exec" },
+		SubsystemHandlers:      map[string]ssh.SubsystemHandler{},
+		// Only session channels: direct-tcpip (ssh -L) and anything else is
+		// an unknown channel type. Forwarding callbacks stay nil (refused).
+		ChannelHandlers: map[string]ssh.ChannelHandler{"session": s.sessionChannel},
+		// No global requests: tcpip-forward (ssh -R) is refused.
+		RequestHandlers: map[string]ssh.RequestHandler{},
+	}
+	if err := s.srv.SetOption(wish.WithMiddleware(s.middleware()...)); err != nil {
+		return nil, fmt.Errorf("ssh server: %w", err)
+	}
+	s.keys.mu.Lock()
+	s.keys.refresh() // log the staff keys state at start
+	s.keys.mu.Unlock()
+	return s, nil
+}
+
+// Serve accepts connections on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = l.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	s.log.Info("ssh server listening", "addr", l.Addr().String())
+	err := s.srv.Serve(l)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// ListenAndServe listens on Config.Listen and serves.
+func (s *Server) ListenAndServe() error {
+	l, err := net.Listen("tcp", cmp.Or(s.cfg.Listen, ":22"))
+	if err != nil {
+		return fmt.Errorf("ssh server: %w", err)
+	}
+	return s.Serve(l)
+}
+
+// Shutdown stops listening and waits for the open connections to end; when
+// ctx ends first it closes them and returns ctx's error.
+//
+// It does not call charm.land/ssh's Server.Shutdown: that one waits on a
+// WaitGroup to which connections finishing their handshake still Add, a
+// misuse the race detector reports (and sync may panic on). Connections are
+// counted here instead, from the first byte.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for _, l := range s.listeners {
+		_ = l.Close()
+	}
+	s.listeners = nil
+	s.mu.Unlock()
+	err := s.open.wait(ctx)
+	_ = s.srv.Close()
+	if err != nil {
+		return fmt.Errorf("ssh server: shutdown: %w", err)
+	}
+	return nil
+}
+
+// connOpened runs for every TCP connection, before any cryptography: it
+// applies the per-address rate and starts the connection's record.
+func (s *Server) connOpened(ctx ssh.Context, c net.Conn) net.Conn {
+	v := s.rate.take(c.RemoteAddr(), time.Now())
+	if v == drop {
+		s.log.Debug("ssh connection dropped: flood", "remote", c.RemoteAddr().String())
+		return nil // closed at once
+	}
+	rec := &connRecord{start: time.Now(), remote: clientIP(c.RemoteAddr()).String(), limited: v == limited}
+	ctx.SetValue(recordKey{}, rec)
+	s.open.add()
+	return &loggedConn{Conn: c, rec: rec, log: s.log, closed: s.open.done}
+}
+
+var (
+	errNeedKey     = errors.New("staff: public key required")
+	errRateLimited = errors.New("too many connections from this address")
+)
+
+// serverConfig decides authentication per username. OpenSSH tries the
+// "none" method first: wizard usernames (and unknown ones, which get the
+// explanation) succeed with it, so a user whose agent holds many keys gets
+// in without a prompt. "staff" must use a listed public key.
+func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
+	rec := recordOf(ctx)
+	cfg := &gossh.ServerConfig{
+		NoClientAuth: true,
+		NoClientAuthCallback: func(c gossh.ConnMetadata) (*gossh.Permissions, error) {
+			switch {
+			case rec.limited:
+				return nil, errRateLimited
+			case parseUser(c.User()).kind == userStaff:
+				return nil, errNeedKey
+			}
+			return &gossh.Permissions{}, nil
+		},
+		AuthLogCallback: func(c gossh.ConnMetadata, method string, err error) {
+			rec.auth(parseUser(c.User()), err)
+			if err != nil && method == "publickey" && parseUser(c.User()).kind == userStaff {
+				s.log.Debug("staff key refused", "remote", rec.remote)
+			}
+		},
+	}
+	if rec.limited {
+		msg := i18n.T("fr", "ssh.ratelimit") + "\r\n" + i18n.T("en", "ssh.ratelimit") + "\r\n"
+		cfg.BannerCallback = func(gossh.ConnMetadata) string { return msg }
+	}
+	return cfg
+}
+
+// publicKey accepts a key only for "staff", and only a listed one.
+func (s *Server) publicKey(ctx ssh.Context, key ssh.PublicKey) bool {
+	if recordOf(ctx).limited || parseUser(ctx.User()).kind != userStaff {
+		return false
+	}
+	_, ok := s.keys.lookup(key)
+	return ok
+}
+
+// sessionChannel opens a session channel through filteredSession, at most
+// maxChannelsPerConn at once per connection.
+func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, ctx ssh.Context) {
+	rec := recordOf(ctx)
+	if !rec.openChannel() {
+		_ = nc.Reject(gossh.ResourceShortage, "too many sessions on this connection")
+		return
+	}
+	defer rec.closeChannel()
+	ssh.DefaultSessionHandler(srv, conn, filteredSession{nc}, ctx)
+}
+
+// lang is the language of a session's messages: the client's, else the
+// default.
+func (s *Server) lang(sess ssh.Session) string {
+	if l := clientLang(sess); l != "" {
+		return i18n.Pick(l, s.cfg.DefaultLang)
+	}
+	return s.cfg.DefaultLang
+}
+
+// clientLang is the locale the client sent: LC_ALL, LC_MESSAGES or LANG in
+// POSIX order (OpenSSH sends LANG and LC_* by default on Debian and
+// macOS), "" when it sent none.
+func clientLang(sess ssh.Session) string {
+	env := map[string]string{}
+	for _, kv := range sess.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	for _, k := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
+		if v := env[k]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// client is who calls flow operations from this session. Lang stays ""
+// when the client sent no locale, so flow keeps the dossier's language.
+func (s *Server) client(sess ssh.Session) flow.Client {
+	c := flow.Client{Remote: clientIP(sess.RemoteAddr()).String(), Actor: "user"}
+	if l := clientLang(sess); l != "" {
+		c.Lang = i18n.Pick(l, s.cfg.DefaultLang)
+	}
+	return c
+}

@@ -1,0 +1,106 @@
+package sshapp
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+func pubKey(t *testing.T) gossh.PublicKey {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
+
+func keyLine(pk gossh.PublicKey) string {
+	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pk)))
+}
+
+func TestStaffKeysFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "staff_keys")
+	var logs bytes.Buffer
+	k := newStaffKeys(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	alice, bob, carol, dave, eve := pubKey(t), pubKey(t), pubKey(t), pubKey(t), pubKey(t)
+
+	if _, ok := k.lookup(alice); ok {
+		t.Fatal("a missing file lets someone in")
+	}
+	if !strings.Contains(logs.String(), "no staff access") {
+		t.Errorf("missing file not logged: %s", logs.String())
+	}
+
+	content := strings.Join([]string{
+		"# staff",
+		"",
+		keyLine(alice) + " Alice Martin",
+		"restrict,no-pty " + keyLine(bob) + " bob\x1b[31m",
+		`from="10.0.0.0/8" ` + keyLine(carol) + " carol",
+		"ssh-ed25519 AAAAnotbase64 broken",
+		keyLine(dave),
+	}, "\n")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key  gossh.PublicKey
+		name string
+		ok   bool
+	}{
+		{alice, "Alice Martin", true},
+		{bob, "bob", true}, // escape sequence stripped
+		{carol, "", false}, // from= is not enforced here, so the line is skipped
+		{dave, gossh.FingerprintSHA256(dave), true},
+		{eve, "", false},
+		{nil, "", false},
+	} {
+		name, ok := k.lookup(tc.key)
+		if ok != tc.ok || name != tc.name {
+			t.Errorf("lookup = %q, %v; want %q, %v", name, ok, tc.name, tc.ok)
+		}
+	}
+	if !strings.Contains(logs.String(), "option not supported") || !strings.Contains(logs.String(), "line=6") {
+		t.Errorf("skipped lines not logged: %s", logs.String())
+	}
+
+	if err := os.WriteFile(path, []byte(keyLine(eve)+" eve\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.lookup(alice); ok {
+		t.Error("alice still in after the file changed")
+	}
+	if name, ok := k.lookup(eve); !ok || name != "eve" {
+		t.Errorf("eve: %q, %v", name, ok)
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.lookup(eve); ok {
+		t.Error("eve still in after the file was removed")
+	}
+
+	if err := os.WriteFile(path, bytes.Repeat([]byte("#"), maxKeysFile+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.lookup(eve); ok {
+		t.Error("an oversized file was used")
+	}
+
+	if _, ok := newStaffKeys("", k.log).lookup(eve); ok {
+		t.Error("no file configured lets someone in")
+	}
+}
