@@ -19,6 +19,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	charmlog "charm.land/log/v2"
 	"charm.land/ssh"
 	"charm.land/wish/v2"
 	gossh "golang.org/x/crypto/ssh"
@@ -145,11 +146,19 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 		// No global requests: tcpip-forward (ssh -R) is refused.
 		RequestHandlers: map[string]ssh.RequestHandler{},
 	}
+	// wish's bubbletea middleware reports every client that drops mid-TUI
+	// as an error on charm's global logger; our connection log already
+	// records the outcome of each session.
+	charmlog.SetOutput(io.Discard)
 	if err := s.srv.SetOption(wish.WithMiddleware(s.middleware()...)); err != nil {
 		return nil, fmt.Errorf("ssh server: %w", err)
 	}
 	s.keys.mu.Lock()
-	s.keys.refresh() // log the staff keys state at start
+	if cfg.StaffKeysFile != "" {
+		s.keys.refresh() // log the staff keys state at start
+	} else {
+		s.log.Info("no staff_authorized_keys: staff access off")
+	}
 	s.keys.mu.Unlock()
 	return s, nil
 }

@@ -195,7 +195,7 @@ func TestExampleShowsDefaults(t *testing.T) {
 	// Keys with no default, or set to a sample value on purpose.
 	want := map[string]bool{
 		"ssh.listen": true, "ssh.staff_authorized_keys": true,
-		"ldap.url": true, "ldap.bind_dn": true, "ldap.bind_password_file": true, "ldap.people_base": true,
+		"ldap.url": true, "ldap.bind_dn": true, "ldap.bind_password_file": true, "ldap.people_base": true, "ldap.mail_domain": true,
 		"mail.smtp_url": true, "mail.smtp_username": true, "mail.smtp_password_file": true, "mail.from": true,
 		"activation.public_host": true, "activation.charter_file": true, "activation.institution": true,
 	}

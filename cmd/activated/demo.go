@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"activated/flow"
 	"activated/internal/slapd"
@@ -47,7 +48,16 @@ func demo(ctx context.Context, listen string, stdout, stderr io.Writer) error {
 				}
 			}
 		}
-		fmt.Fprint(stdout, demoBanner(addr, accounts, cfg))
+		// Print the banner after the invitation mails, so it stays in view.
+		go func() {
+			for range 100 {
+				if due, err := a.db.Due(time.Now().Add(time.Hour), 1); err != nil || len(due) == 0 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			fmt.Fprint(stdout, demoBanner(addr, accounts, cfg))
+		}()
 	})
 }
 
