@@ -214,9 +214,13 @@ func (m *model) parts(w int, spaced bool) parts {
 	}
 	p.body = &builder{w: w, spaced: spaced, focusFrom: -1}
 	m.body(p.body)
-	text, st := m.status()
-	for _, l := range wrap(text, w) {
-		p.footer = append(p.footer, st.Render(l))
+	// The status line (errors, progress) stays in place when there is
+	// room; the compact layout drops it while empty, for one more line of
+	// body.
+	if text, st := m.status(); text != "" || spaced {
+		for _, l := range wrap(text, w) {
+			p.footer = append(p.footer, st.Render(l))
+		}
 	}
 	p.footer = append(p.footer, helpLines(m.help(), w)...)
 	return p
