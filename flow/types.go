@@ -203,9 +203,10 @@ const (
 type MailState string
 
 const (
-	MailQueued MailState = "queued"
-	MailSent   MailState = "sent"
-	MailFailed MailState = "failed" // gave up after the retry period
+	MailQueued    MailState = "queued"
+	MailSent      MailState = "sent"
+	MailFailed    MailState = "failed"    // gave up after the retry period
+	MailCancelled MailState = "cancelled" // its code stopped working before it could be sent
 )
 
 // Mail is an outbox entry: what to send, not yet rendered. The store keeps

@@ -137,6 +137,16 @@ func (w *Worker) deliverDue(ctx context.Context, now time.Time) time.Time {
 // outcome.
 func (w *Worker) deliver(ctx context.Context, m flow.Mail) (retry time.Time, ok bool) {
 	log := w.log.With("mail", m.ID, "kind", string(m.Kind), "to", clean(m.To))
+	if now := w.clock.Now(); !m.Deadline.IsZero() && now.After(m.Deadline) {
+		// Its code died while the mail waited (an SMTP outage): sending
+		// it now would only hand the user a dead code.
+		if err := w.q.GiveUp(m.ID, now, "its code expired before it could be sent"); err != nil {
+			log.Error("marking an expired mail failed", "err", err)
+			return time.Time{}, false
+		}
+		log.Warn("mail given up: its code expired before it could be sent")
+		return time.Time{}, true
+	}
 	err := w.send(ctx, m)
 	now := w.clock.Now()
 	if err == nil {

@@ -391,3 +391,37 @@ func TestWorkerStoreFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerDropsExpiredCode: a mail whose code expired while it waited
+// (an SMTP outage past 23:59) is given up instead of sent: a dead code
+// would only confuse its reader. A mail without a code is still sent.
+func TestWorkerDropsExpiredCode(t *testing.T) {
+	srv := smtptest.StartT(t)
+	cfg := testConfig(t, srv.Addr)
+	tr, err := NewTransport(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC)
+	clock := &fakeClock{now: t0.Add(2 * time.Hour)}
+	q := newMemQueue(
+		flow.Mail{ID: 1, Kind: flow.MailRecovery, To: "u@perso.example", Lang: "fr", Login: "u", Code: testCode, Deadline: t0.Add(time.Hour), Created: t0},
+		flow.Mail{ID: 2, Kind: flow.MailActivated, To: "v@perso.example", Lang: "fr", Login: "v", Created: t0},
+	)
+	wake := make(chan struct{}, 1)
+	runWorker(t, NewWorker(q, wake, tr, NewRenderer(cfg), clock, nil, WorkerOptions{Poll: time.Hour}))
+	kick(wake)
+	q.waitUntil(t, "both mails handled", func() bool {
+		return q.get(1).State != flow.MailQueued && q.get(2).State != flow.MailQueued
+	})
+	if m := q.get(1); m.State != flow.MailFailed || !strings.Contains(m.LastError, "expired") {
+		t.Errorf("expired-code mail: %+v", m)
+	}
+	if m := q.get(2); m.State != flow.MailSent {
+		t.Errorf("mail without a code: %+v", m)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 || msgs[0].To[0] != "v@perso.example" {
+		t.Errorf("sent: %+v", msgs)
+	}
+}

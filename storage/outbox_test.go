@@ -336,3 +336,64 @@ func TestSweep(t *testing.T) {
 		t.Errorf("late Sweep = %d, %v", n, err)
 	}
 }
+
+// A queued mail whose code stops working (superseded, revoked, finished)
+// is cancelled in the same transaction, so an SMTP outage never ends in a
+// dead code reaching the user; sent mails and other logins are untouched.
+func TestStaleCodeCancelsItsQueuedMail(t *testing.T) {
+	db, _ := openTest(t)
+	now := time.Now()
+	issue := func(login, code string) uint64 {
+		var id uint64
+		mustUpdate(t, db, func(tx flow.Tx) error {
+			if err := tx.PutCode(code, flow.Code{Login: login, Purpose: flow.PurposeRecovery, Deadline: now.Add(time.Hour)}); err != nil {
+				return err
+			}
+			var err error
+			id, err = tx.Enqueue(flow.Mail{Kind: flow.MailRecovery, To: login + "@example.net", Login: login, Code: code, Created: now})
+			return err
+		})
+		return id
+	}
+	a1 := issue("alice", "AAAA-AAAA-AAAA-AAA1")
+	b1 := issue("bob", "BBBB-BBBB-BBBB-BBB1")
+	a2 := issue("alice", "AAAA-AAAA-AAAA-AAA2") // supersedes a1 while it waits
+	state := func(id uint64) flow.MailState {
+		for _, m := range append(mails(t, db, "alice"), mails(t, db, "bob")...) {
+			if m.ID == id {
+				return m.State
+			}
+		}
+		t.Fatalf("mail %d not found", id)
+		return ""
+	}
+	if state(a1) != flow.MailCancelled || state(a2) != flow.MailQueued || state(b1) != flow.MailQueued {
+		t.Fatalf("after supersede: a1 %s a2 %s b1 %s", state(a1), state(a2), state(b1))
+	}
+	for _, m := range mails(t, db, "alice") {
+		if m.ID == a1 && (m.Code != "" || !strings.Contains(m.LastError, "superseded")) {
+			t.Errorf("cancelled mail keeps its code or has no reason: %+v", m)
+		}
+	}
+	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("bob", flow.CodeRevoked) })
+	if state(b1) != flow.MailCancelled || state(a2) != flow.MailQueued {
+		t.Fatalf("after revoke: b1 %s a2 %s", state(b1), state(a2))
+	}
+	if err := db.Delivered(a2, now); err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("alice", flow.CodeFinished) })
+	if state(a2) != flow.MailSent {
+		t.Errorf("a sent mail changed state: %s", state(a2))
+	}
+	if due, err := db.Due(now, 0); err != nil || len(due) != 0 {
+		t.Errorf("due after cancellations: %+v", due)
+	}
+	var actions []string
+	mustView(t, db, func(tx flow.Tx) error {
+		return tx.Events(0, func(e flow.Event) error { actions = append(actions, e.Action); return nil })
+	})
+	if n := strings.Count(strings.Join(actions, " "), "mail-cancelled"); n != 2 {
+		t.Errorf("%d mail-cancelled events: %v", n, actions)
+	}
+}

@@ -132,6 +132,9 @@ func (t *tx) storeCode(h []byte, c flow.Code) error {
 				if err := putJSON(codes, cur, prev); err != nil {
 					return fmt.Errorf("supersede: %w", err)
 				}
+				if err := t.cancelMails(prev.Login, cur, prev.State); err != nil {
+					return err
+				}
 			} else if err != nil && !errors.Is(err, flow.ErrNotFound) {
 				return fmt.Errorf("supersede: %w", err)
 			}
@@ -144,7 +147,43 @@ func (t *tx) storeCode(h []byte, c flow.Code) error {
 			return err
 		}
 	}
+	if c.State != flow.CodeLive {
+		if err := t.cancelMails(c.Login, h, c.State); err != nil {
+			return err
+		}
+	}
 	return putJSON(codes, h, c)
+}
+
+// cancelMails cancels the queued mails of login that carry the code whose
+// key is h: a code that stopped working must not reach the user later
+// (after an SMTP outage, say). Only queued mails are read, usually none.
+func (t *tx) cancelMails(login string, h []byte, st flow.CodeState) error {
+	c := t.btx.Bucket(bucketQueue).Cursor()
+	var stale []flow.Mail
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		m, err := t.mail(binary.BigEndian.Uint64(k))
+		if err != nil {
+			return fmt.Errorf("cancel mails of %s: %w", login, err)
+		}
+		if m.Login != login || m.Code == "" {
+			continue
+		}
+		if mh, ok := t.db.keys.codeKey(m.Code); ok && bytes.Equal(mh, h) {
+			stale = append(stale, m)
+		}
+	}
+	for _, m := range stale {
+		m.State, m.Code, m.LastError = flow.MailCancelled, "", "code "+string(st)+" before delivery"
+		if err := t.putMail(m); err != nil {
+			return fmt.Errorf("cancel mail %d: %w", m.ID, err)
+		}
+		e := flow.Event{Time: time.Now(), Actor: "system", Action: "mail-cancelled", Login: login, Detail: string(m.Kind) + " " + m.To + ": " + m.LastError}
+		if err := t.Audit(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *tx) Code(code string) (flow.Code, error) {
