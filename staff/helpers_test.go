@@ -87,16 +87,23 @@ func (w *world) runJSON(v any, wantCode int, stdin string, args ...string) {
 	}
 }
 
-// queued returns the queued mails (with their codes) per login.
+// queued returns every mail put in the outbox, per login of a dossier,
+// oldest first, whatever its state since (a renewal cancels the queued
+// mail of the code it replaces); queued ones still carry their code.
 func (w *world) queued() map[string][]flow.Mail {
 	w.t.Helper()
-	ms, err := w.db.Due(time.Now().Add(time.Hour), 0)
-	if err != nil {
-		w.t.Fatalf("due: %v", err)
-	}
 	out := map[string][]flow.Mail{}
-	for _, m := range ms {
-		out[m.Login] = append(out[m.Login], m)
+	err := w.db.View(func(tx flow.Tx) error {
+		return tx.Dossiers(func(d flow.Dossier) error {
+			ms, err := tx.Mails(d.Login)
+			if len(ms) > 0 {
+				out[d.Login] = ms
+			}
+			return err
+		})
+	})
+	if err != nil {
+		w.t.Fatalf("mails: %v", err)
 	}
 	return out
 }
