@@ -8,8 +8,9 @@ package mailer
 
 import (
 	"io"
-	"strings"
 	"time"
+
+	"activated/internal/sanitize"
 )
 
 // Config is the [mail] and [activation] settings the mailer needs.
@@ -48,17 +49,8 @@ type Config struct {
 	LogWriter io.Writer
 }
 
-// clean drops what must not reach a mail or a terminal from an untrusted
-// string (names and logins come from the directory, addresses from users):
-// control characters, including CR and LF, and bidi overrides.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
-			return -1
-		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
-			return -1
-		}
-		return r
-	}, s)
-}
+// clean is the shared sanitizer (escape sequences removed whole, then
+// control runes, CR and LF included, and bidi overrides dropped): names and
+// logins come from the directory, addresses from users, and a mail must
+// read like the screen.
+func clean(s string) string { return sanitize.Text(s) }
