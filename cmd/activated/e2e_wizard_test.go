@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/x/vt"
 	gossh "golang.org/x/crypto/ssh"
 
 	"activated/flow"
@@ -605,40 +604,7 @@ func wizardOpenTermFrom(h *harness, local, user string) *term {
 		conn.Close()
 		h.t.Fatal(err)
 	}
-	c := gossh.NewClient(cc, chans, reqs)
-	s, err := c.NewSession()
-	must(h.t, err)
-	must(h.t, s.Setenv("LANG", "en_US.UTF-8"))
-	must(h.t, s.RequestPty("xterm-256color", 24, 80, gossh.TerminalModes{gossh.ECHO: 0}))
-	tm := &term{t: h.t, client: c, sess: s, vt: vt.NewEmulator(80, 24), ended: make(chan struct{})}
-	tm.stdin, err = s.StdinPipe()
-	must(h.t, err)
-	out, err := s.StdoutPipe()
-	must(h.t, err)
-	must(h.t, s.Shell())
-	go func() { // the emulator's answers go back as input until the session ends
-		io.Copy(tm.stdin, vtReader{tm.vt})
-	}()
-	go func() {
-		buf := make([]byte, 32*1024)
-		for {
-			n, err := out.Read(buf)
-			if n > 0 {
-				tm.mu.Lock()
-				tm.vt.Write(buf[:n])
-				tm.mu.Unlock()
-			}
-			if err != nil {
-				break
-			}
-		}
-		// Ends the copy above. Closing the pipe, not the emulator: its
-		// Close writes a flag Read reads without a lock.
-		tm.vt.InputPipe().(io.Closer).Close()
-		close(tm.ended)
-	}()
-	h.t.Cleanup(tm.close)
-	return tm
+	return h.termOn(gossh.NewClient(cc, chans, reqs), user, 80, 24, "en_US.UTF-8")
 }
 
 // 50 TUI sessions dropped mid-walk — at step 1 with half a login typed, or

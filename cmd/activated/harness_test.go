@@ -159,14 +159,13 @@ func (h *harness) mailsTo(addr string) []decoded {
 	return out
 }
 
-// waitMail waits until addr has received more than after messages and
-// returns the newest.
+// waitMail waits for message number after+1 to addr and returns it.
 func (h *harness) waitMail(addr string, after int) decoded {
 	h.t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		if ms := h.mailsTo(addr); len(ms) > after {
-			return ms[len(ms)-1]
+			return ms[after]
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -225,6 +224,13 @@ func (h *harness) openTerm(user string, w, ht int, lang string) *term {
 	h.t.Helper()
 	c, err := h.dial(user)
 	must(h.t, err)
+	return h.termOn(c, user, w, ht, lang)
+}
+
+// termOn opens a PTY session on client c; the client side leaves no
+// goroutine behind once the connection is closed.
+func (h *harness) termOn(c *gossh.Client, user string, w, ht int, lang string) *term {
+	h.t.Helper()
 	s, err := c.NewSession()
 	must(h.t, err)
 	if lang != "" {
@@ -241,7 +247,6 @@ func (h *harness) openTerm(user string, w, ht int, lang string) *term {
 		io.Copy(tm.stdin, vtReader{tm.vt})
 	}()
 	go func() {
-		defer close(tm.ended)
 		buf := make([]byte, 32*1024)
 		for {
 			n, err := out.Read(buf)
@@ -251,9 +256,13 @@ func (h *harness) openTerm(user string, w, ht int, lang string) *term {
 				tm.mu.Unlock()
 			}
 			if err != nil {
-				return
+				break
 			}
 		}
+		// Ends the copy above. Closing the pipe, not the emulator: its
+		// Close writes a flag Read reads without a lock.
+		tm.vt.InputPipe().(io.Closer).Close()
+		close(tm.ended)
 	}()
 	h.t.Cleanup(tm.close)
 	return tm
