@@ -148,7 +148,9 @@ func (s *Server) staffSession(sess ssh.Session, rec *connRecord) {
 		return
 	}
 	drainWindows(winch) // a command has no use for the window size
-	code := s.staff(sess.Context(), who, args, sess, sess, sess.Stderr())
+	ctx, cancel := s.untilStopping(sess.Context()) // a stop ends audit --follow too
+	defer cancel()
+	code := s.staff(ctx, who, args, sess, sess, sess.Stderr())
 	rec.setOutcome(fmt.Sprintf("staff-exit-%d", code))
 	_ = sess.Exit(code)
 }

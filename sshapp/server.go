@@ -95,6 +95,9 @@ type Server struct {
 	mu        sync.Mutex
 	closing   bool
 	listeners []net.Listener
+	// stopping is closed when Shutdown starts: wizard sessions end at once,
+	// cleanly, telling the user how to come back.
+	stopping chan struct{}
 }
 
 // New builds the server; nothing listens until Serve or ListenAndServe.
@@ -122,9 +125,10 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 
 	s := &Server{
 		cfg: cfg, svc: svc, staff: staff, log: cfg.Log,
-		keys:  newStaffKeys(cfg.StaffKeysFile, cfg.Log),
-		rate:  newConnLimiter(cfg.ConnPerMinute),
-		slots: make(sessionSlots, cfg.MaxSessions),
+		keys:     newStaffKeys(cfg.StaffKeysFile, cfg.Log),
+		rate:     newConnLimiter(cfg.ConnPerMinute),
+		slots:    make(sessionSlots, cfg.MaxSessions),
+		stopping: make(chan struct{}),
 	}
 	s.srv = &ssh.Server{
 		Addr:                 cfg.Listen,
@@ -201,6 +205,9 @@ func (s *Server) ListenAndServe() error {
 // counted here instead, from the first byte.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stopping)
+	}
 	s.closing = true
 	for _, l := range s.listeners {
 		_ = l.Close()

@@ -830,3 +830,48 @@ func TestStaffWithoutHandlerDenied(t *testing.T) {
 		t.Errorf("status %d, stderr %q", status, stderr)
 	}
 }
+
+// A stop ends wizard sessions at once and cleanly: the TUI quits (its
+// terminal restored: the alternate screen left) and the plain prompts
+// end, each followed by how to come back; Shutdown does not wait for them.
+func TestShutdownTellsWizardUsers(t *testing.T) {
+	f := startServer(t, nil)
+	en := map[string]string{"LANG": "en_US.UTF-8"}
+	tuiClient, plainClient := f.mustDial(t, "activate"), f.mustDial(t, "activate")
+	tuiSess, _, tuiOut := openSession(t, tuiClient, "xterm-256color", en)
+	plainSess, _, plainOut := openSession(t, plainClient, "", en)
+	waitFor(t, "the TUI's first frame", func() bool { return strings.Contains(tuiOut.String(), "Step 1 of 7") })
+	waitFor(t, "the plain prompt", func() bool { return strings.HasSuffix(plainOut.String(), "> ") })
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- f.srv.Shutdown(ctx) }()
+	for name, c := range map[string]struct {
+		c   *gossh.Client
+		s   *gossh.Session
+		out *lockedBuffer
+	}{"tui": {tuiClient, tuiSess, tuiOut}, "plain": {plainClient, plainSess, plainOut}} {
+		if err := c.s.Wait(); err != nil {
+			t.Errorf("%s: exit %v, want 0", name, err)
+		}
+		c.c.Close() // as OpenSSH does once its session is over
+		out := c.out.String()
+		if !strings.Contains(out, "The service is restarting; nothing is lost.") || !strings.Contains(out, "ssh -p 2222 CODE@activate.example.org") {
+			t.Errorf("%s: no word on the restart:\n%q", name, tailOf(out, 400))
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown waited for the sessions to end by themselves: %v", err)
+	}
+	if out := tuiOut.String(); !strings.Contains(out, "\x1b[?1049l") {
+		t.Error("the TUI did not leave the alternate screen")
+	}
+}
+
+func tailOf(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

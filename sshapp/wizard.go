@@ -1,12 +1,14 @@
 package sshapp
 
 import (
+	"context"
 	"errors"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
 	bm "charm.land/wish/v2/bubbletea"
 
+	"activated/flow/i18n"
 	"activated/flow/plain"
 	"activated/flow/tui"
 )
@@ -23,11 +25,16 @@ func (s *Server) plainMiddleware(next ssh.Handler) ssh.Handler {
 		rec := recordOf(sess.Context())
 		rec.setOutcome("plain")
 		drainWindows(winch) // plain mode has no use for the window size
-		err := plain.Run(sess.Context(), s.svc, sess, plain.Options{
+		ctx, cancel := s.untilStopping(sess.Context())
+		defer cancel()
+		err := plain.Run(ctx, s.svc, sess, plain.Options{
 			Code: parseUser(sess.User()).code, Client: s.client(sess),
 			PublicHost: s.cfg.PublicHost, PublicPort: s.cfg.PublicPort, Services: s.cfg.Services,
 			PTY: winch != nil,
 		})
+		if s.stopped(sess) {
+			return
+		}
 		if err != nil && !errors.Is(err, sess.Context().Err()) {
 			rec.setOutcome("plain-error")
 			s.log.Warn("plain session failed", "remote", rec.remote, "err", err)
@@ -55,10 +62,47 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 				PublicHost: s.cfg.PublicHost, PublicPort: s.cfg.PublicPort, Services: s.cfg.Services,
 			})
 			cleanup = done
-			return tea.NewProgram(m, append(bm.MakeOptions(sess), tea.WithContext(sess.Context()))...)
+			p := tea.NewProgram(m, append(bm.MakeOptions(sess), tea.WithContext(sess.Context()))...)
+			go func() { // a stop quits the program, which restores the terminal
+				select {
+				case <-s.stopping:
+					p.Quit()
+				case <-sess.Context().Done():
+				}
+			}()
+			return p
 		}
 		bm.MiddlewareWithProgramHandler(program)(next)(sess)
+		s.stopped(sess)
 	}
+}
+
+// untilStopping is ctx, also cancelled when the server starts to stop.
+func (s *Server) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// stopped tells a wizard user whose session the server is ending that
+// nothing is lost and how to come back, and reports whether it did.
+func (s *Server) stopped(sess ssh.Session) bool {
+	select {
+	case <-s.stopping:
+	default:
+		return false
+	}
+	lang := s.lang(sess)
+	recordOf(sess.Context()).setOutcome("stopped")
+	say(sess, i18n.T(lang, "ssh.stopping", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort)))
+	_ = sess.Exit(0)
+	return true
 }
 
 // dashboard runs the staff dashboard as a bubbletea program tied to the

@@ -92,6 +92,7 @@ var fr = map[string]string{
 	"session.ended":    "Session terminée.",
 	"username.unknown": "Ce nom d'utilisateur n'est pas reconnu.\r\nPour activer votre compte : %s\r\nou, avec le code reçu par mail : %s\r\n",
 	"ssh.code":         "VOTRE-CODE",
+	"ssh.stopping":     "Le service redémarre ; rien n'est perdu. Reconnectez-vous dans une minute avec le code reçu par mail : %s",
 	"ssh.noexec":       "Ce serveur n'exécute aucune commande. Pour activer votre compte : %s",
 	"ssh.busy":         "Trop de sessions en ce moment : réessayez dans une minute.",
 	"ssh.ratelimit":    "Trop de connexions depuis votre adresse : réessayez dans une minute.",
