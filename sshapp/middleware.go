@@ -147,7 +147,7 @@ func (s *Server) staffSession(sess ssh.Session, rec *connRecord) {
 		_ = sess.Exit(0)
 		return
 	}
-	drainWindows(winch) // a command has no use for the window size
+	drainWindows(winch)                            // a command has no use for the window size
 	ctx, cancel := s.untilStopping(sess.Context()) // a stop ends audit --follow too
 	defer cancel()
 	code := s.staff(ctx, who, args, sess, sess, sess.Stderr())
