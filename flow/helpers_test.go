@@ -2,103 +2,15 @@ package flow_test
 
 import (
 	"cmp"
-	"context"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"activated/flow"
+	"activated/internal/flowtest"
 	"activated/storage"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// memDir is an in-memory flow.Directory for unit tests; the real LDAP
-// adapter is tested against slapd in package directory.
-type memDir struct {
-	mu        sync.Mutex
-	accounts  map[string]flow.Account
-	passwords map[string]string
-	acts      map[string]flow.Activation
-	down      bool   // every call fails like a network error
-	failAct   bool   // Activate fails (injected between password and modify)
-	refuse    string // SetPassword refuses with this reason
-}
-
-func newMemDir(accts ...flow.Account) *memDir {
-	d := &memDir{accounts: map[string]flow.Account{}, passwords: map[string]string{}, acts: map[string]flow.Activation{}}
-	for _, a := range accts {
-		d.accounts[a.Login] = a
-	}
-	return d
-}
-
-func (d *memDir) Lookup(_ context.Context, login string) (flow.Account, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.down {
-		return flow.Account{}, flow.ErrUnavailable
-	}
-	a, ok := d.accounts[login]
-	if !ok {
-		return flow.Account{}, flow.ErrNoAccount
-	}
-	return a, nil
-}
-
-func (d *memDir) SetPassword(_ context.Context, a flow.Account, pw string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.down {
-		return flow.ErrUnavailable
-	}
-	if d.refuse != "" {
-		return &flow.PasswordRefusedError{Reason: d.refuse}
-	}
-	d.passwords[a.Login] = pw
-	return nil
-}
-
-func (d *memDir) Activate(_ context.Context, a flow.Account, act flow.Activation) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.down || d.failAct {
-		return flow.ErrUnavailable
-	}
-	if _, ok := d.passwords[a.Login]; !ok {
-		panic("activate before password: " + a.Login)
-	}
-	d.acts[a.Login] = act
-	acc := d.accounts[a.Login]
-	acc.Active = true
-	d.accounts[a.Login] = acc
-	return nil
-}
-
-func (d *memDir) Create(_ context.Context, n flow.NewAccount) (flow.Account, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a := flow.Account{DN: "uid=" + n.Login + ",ou=people", Login: n.Login, GivenName: n.GivenName, Surname: n.Surname,
-		RecoveryMails: []string{n.RecoveryMail}, Affiliations: []string{n.Affiliation}}
-	d.accounts[n.Login] = a
-	return a, nil
-}
-
-func (d *memDir) set(f func(d *memDir)) { d.mu.Lock(); f(d); d.mu.Unlock() }
 
 var paris = mustLoc("Europe/Paris")
 
@@ -133,8 +45,8 @@ type env struct {
 	t     *testing.T
 	path  string
 	db    *storage.DB
-	dir   *memDir
-	clock *fakeClock
+	dir   *flowtest.Directory
+	clock *flowtest.Clock
 	svc   *flow.Service
 	cfg   flow.Config
 }
@@ -142,8 +54,8 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, path: filepath.Join(t.TempDir(), "activated.db"),
-		dir:   newMemDir(staffAccount(), studentAccount(), activeAccount()),
-		clock: &fakeClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, paris)},
+		dir:   flowtest.NewDirectory(staffAccount(), studentAccount(), activeAccount()),
+		clock: flowtest.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, paris)),
 		cfg:   flow.Config{Location: paris, Charter: []byte("# Charte\n\nSoyez sages.\n"), Institution: "Université Exemple"},
 	}
 	e.open()

@@ -67,7 +67,7 @@ func TestFullActivationWithRedirect(t *testing.T) {
 	if d.Next() != flow.StepDone || d.Activated.IsZero() || d.PasswordSet.IsZero() {
 		t.Fatalf("not activated: %+v", d)
 	}
-	act := e.dir.acts["jdupont"]
+	act := e.dir.Activation("jdupont")
 	want := flow.Activation{When: act.When, CharterVersion: flow.CharterVersion(e.cfg.Charter), Public: false, Redirect: "jeanne.dupont@ailleurs.example.com", KeepCopy: true}
 	if act != want {
 		t.Errorf("activation written %+v, want %+v", act, want)
@@ -75,7 +75,7 @@ func TestFullActivationWithRedirect(t *testing.T) {
 	if act.When.Location() != paris {
 		t.Errorf("activation date in %s, want the institution zone", act.When.Location())
 	}
-	if e.dir.passwords["jdupont"] != goodPassword {
+	if e.dir.Password("jdupont") != goodPassword {
 		t.Error("password not set in the directory")
 	}
 	kinds := map[flow.MailKind]int{}
@@ -123,7 +123,7 @@ func TestStudentWithoutRedirect(t *testing.T) {
 	if d.IsStaff(e.svc.Config().StaffAffiliations) {
 		t.Error("a student is told about the staff mailbox")
 	}
-	if e.dir.acts["amartin"].Redirect != "" {
+	if e.dir.Activation("amartin").Redirect != "" {
 		t.Error("redirect written for a student without redirect")
 	}
 }
@@ -226,7 +226,7 @@ func TestBeginDoesNotEnumerate(t *testing.T) {
 	if err := e.svc.Begin(ctx, "*)(uid=*", user); !errors.Is(err, flow.ErrInvalidLogin) {
 		t.Errorf("begin with a filter: %v", err)
 	}
-	e.dir.set(func(d *memDir) { d.down = true })
+	e.dir.SetDown(true)
 	if err := e.svc.Begin(ctx, "amartin", user); !errors.Is(err, flow.ErrUnavailable) {
 		t.Errorf("directory down: %v", err)
 	}
@@ -425,7 +425,7 @@ func TestFinishFailures(t *testing.T) {
 	if err := x.Finish(ctx, "amartin-violet-staple-horse"); !errors.Is(err, flow.ErrPasswordPolicy) {
 		t.Errorf("password with the login: %v", err)
 	}
-	e.dir.set(func(d *memDir) { d.refuse = "Password fails quality checking policy" })
+	e.dir.Refuse("Password fails quality checking policy")
 	var refused *flow.PasswordRefusedError
 	if err := x.Finish(ctx, goodPassword); !errors.As(err, &refused) || refused.Reason != "Password fails quality checking policy" {
 		t.Errorf("refused by the directory: %v", err)
@@ -433,13 +433,15 @@ func TestFinishFailures(t *testing.T) {
 	if d := dossier(t, x); !d.PasswordSet.IsZero() || d.Next() != flow.StepPassword {
 		t.Errorf("refused password changed the dossier: %+v", d)
 	}
-	e.dir.set(func(d *memDir) { d.refuse = ""; d.down = true })
+	e.dir.Refuse("")
+	e.dir.SetDown(true)
 	if err := x.Finish(ctx, goodPassword); !errors.Is(err, flow.ErrUnavailable) {
 		t.Errorf("directory down: %v", err)
 	}
 	// The password passes, then the Modify fails: the dossier remembers the
 	// password is set, and a retry completes without it.
-	e.dir.set(func(d *memDir) { d.down = false; d.failAct = true })
+	e.dir.SetDown(false)
+	e.dir.FailActivate(-1, nil)
 	if err := x.Finish(ctx, goodPassword); !errors.Is(err, flow.ErrUnavailable) {
 		t.Errorf("modify failed: %v", err)
 	}
@@ -447,12 +449,13 @@ func TestFinishFailures(t *testing.T) {
 	if d.PasswordSet.IsZero() || !d.Activated.IsZero() || d.Next() != flow.StepPassword {
 		t.Fatalf("after a failed modify: %+v", d)
 	}
-	if e.dir.accounts["amartin"].Active {
+	if e.dir.Account("amartin").Active {
 		t.Fatal("marked active after a failed modify")
 	}
-	e.dir.set(func(d *memDir) { d.failAct = false; d.passwords["amartin"] = "sentinel" })
+	e.dir.FailActivate(0, nil)
+	must(t, e.dir.SetPassword(ctx, flow.Account{Login: "amartin"}, "sentinel"))
 	must(t, x.Finish(ctx, ""))
-	if e.dir.passwords["amartin"] != "sentinel" {
+	if e.dir.Password("amartin") != "sentinel" {
 		t.Error("retry set the password again")
 	}
 	if d := dossier(t, x); d.Activated.IsZero() {
@@ -493,7 +496,7 @@ func TestInviteAndStaffOperations(t *testing.T) {
 			t.Errorf("Invite(%s) = %s, %v; want %s", login, got, err, want)
 		}
 	}
-	e.dir.set(func(d *memDir) { d.accounts["nomail"] = flow.Account{Login: "nomail", DN: "uid=nomail"} })
+	e.dir.Put(flow.Account{Login: "nomail", DN: "uid=nomail"})
 	if got, _ := e.svc.Invite(ctx, "nomail", false, staff); got != flow.NoRecoveryMail {
 		t.Errorf("no recovery address: %s", got)
 	}
@@ -586,7 +589,7 @@ func TestInviteAndStaffOperations(t *testing.T) {
 	if err := e.svc.Revoke("nobody", staff); !errors.Is(err, flow.ErrNotFound) {
 		t.Errorf("revoke unknown: %v", err)
 	}
-	e.dir.set(func(d *memDir) { d.down = true })
+	e.dir.SetDown(true)
 	if _, err := e.svc.Invite(ctx, "amartin", false, staff); !errors.Is(err, flow.ErrUnavailable) {
 		t.Errorf("invite with LDAP down: %v", err)
 	}

@@ -85,16 +85,6 @@ func parseMessage(t testing.TB, raw []byte) parsed {
 	return parsed{Header: m.Header, Subject: subject, Body: strings.ReplaceAll(string(body), "\r\n", "\n")}
 }
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 // memQueue is an in-memory outbox implementing Queue. Every change closes
 // changed so a test can wait for a condition without sleeping.
 type memQueue struct {
@@ -193,19 +183,6 @@ func (q *memQueue) waitUntil(t testing.TB, what string, cond func() bool) {
 }
 
 func (q *memQueue) dues() int { q.mu.Lock(); defer q.mu.Unlock(); return q.dueCalls }
-
-// syncBuffer is a log sink safe for the worker goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t testing.TB) string {

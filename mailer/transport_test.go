@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"activated/flow"
+	"activated/internal/flowtest"
 	"activated/internal/smtptest"
 )
 
@@ -250,7 +251,7 @@ func TestMaildirTransport(t *testing.T) {
 }
 
 func TestLogTransport(t *testing.T) {
-	var out syncBuffer
+	var out flowtest.Buffer
 	cfg := testConfig(t, "")
 	cfg.Transport, cfg.LogWriter = "log", &out
 	tr, err := NewTransport(cfg)

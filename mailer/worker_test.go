@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"activated/flow"
+	"activated/internal/flowtest"
 	"activated/internal/smtptest"
 )
 
@@ -51,14 +52,14 @@ func TestWorkerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{now: t0}
+	clock := flowtest.NewClock(t0)
 	var mails []flow.Mail
 	for id := uint64(1); id <= 3; id++ {
 		mails = append(mails, flow.Mail{ID: id, Kind: flow.MailRecovery, To: fmt.Sprintf("u%d@perso.example", id), Lang: "fr",
 			Login: fmt.Sprintf("u%d", id), Code: testCode, Deadline: flow.SameDayDeadline(t0, cfg.Location), Created: t0})
 	}
 	q := newMemQueue(mails...)
-	var logs syncBuffer
+	var logs flowtest.Buffer
 	wake := make(chan struct{}, 1)
 	opts := WorkerOptions{RetryFor: 24 * time.Hour, BaseDelay: 30 * time.Second, MaxDelay: time.Hour, Poll: time.Hour}
 	if err := srv.Stop(); err != nil {
@@ -167,7 +168,7 @@ func TestWorkerGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{now: t0.Add(5 * time.Minute)}
+	clock := flowtest.NewClock(t0.Add(5 * time.Minute))
 	// Attempts 6: 8 min·2^6 is capped at MaxDelay, far past the limit.
 	q := newMemQueue(flow.Mail{ID: 1, Kind: flow.MailActivated, To: "u@perso.example", Login: "u", Created: t0, Attempts: 6})
 	wake := make(chan struct{}, 1)
@@ -206,7 +207,7 @@ func TestWorkerRecipientRefused(t *testing.T) {
 		flow.Mail{ID: 2, Kind: flow.MailActivated, To: "here@perso.example", Login: "b", Created: t0},
 		flow.Mail{ID: 3, Kind: "unknown", To: "here@perso.example", Login: "c", Created: t0},
 	)
-	runWorker(t, NewWorker(q, nil, tr, NewRenderer(cfg), &fakeClock{now: t0}, nil, WorkerOptions{}))
+	runWorker(t, NewWorker(q, nil, tr, NewRenderer(cfg), flowtest.NewClock(t0), nil, WorkerOptions{}))
 	q.waitUntil(t, "every mail was tried", func() bool {
 		return q.get(1).Attempts == 1 && q.get(2).State == flow.MailSent && q.get(3).Attempts == 1
 	})
@@ -239,7 +240,7 @@ func TestWorkerManyMails(t *testing.T) {
 	q := newMemQueue(mails...)
 	wake := make(chan struct{}, 1)
 	kick(wake)
-	runWorker(t, NewWorker(q, wake, tr, NewRenderer(cfg), &fakeClock{now: t0}, nil, WorkerOptions{Poll: time.Hour}))
+	runWorker(t, NewWorker(q, wake, tr, NewRenderer(cfg), flowtest.NewClock(t0), nil, WorkerOptions{Poll: time.Hour}))
 	q.waitUntil(t, "every mail was delivered", func() bool {
 		for _, m := range q.all() {
 			if m.State != flow.MailSent {
@@ -344,9 +345,9 @@ func TestWorkerStoreFailures(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	q := &flakyQueue{memQueue: newMemQueue(flow.Mail{ID: 1, Kind: flow.MailActivated, To: "u@perso.example", Login: "u", Created: t0}),
 		failDue: 1, failDelivered: 1}
-	var logs syncBuffer
+	var logs flowtest.Buffer
 	wake := make(chan struct{}, 1)
-	runWorker(t, NewWorker(q, wake, tr, NewRenderer(cfg), &fakeClock{now: t0}, slog.New(slog.NewTextHandler(&logs, nil)), WorkerOptions{Poll: time.Hour}))
+	runWorker(t, NewWorker(q, wake, tr, NewRenderer(cfg), flowtest.NewClock(t0), slog.New(slog.NewTextHandler(&logs, nil)), WorkerOptions{Poll: time.Hour}))
 
 	q.waitUntil(t, "the first pass failed to read the outbox", func() bool { return q.pending() == 1 })
 	kick(wake)
@@ -403,7 +404,7 @@ func TestWorkerDropsExpiredCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC)
-	clock := &fakeClock{now: t0.Add(2 * time.Hour)}
+	clock := flowtest.NewClock(t0.Add(2 * time.Hour))
 	q := newMemQueue(
 		flow.Mail{ID: 1, Kind: flow.MailRecovery, To: "u@perso.example", Lang: "fr", Login: "u", Code: testCode, Deadline: t0.Add(time.Hour), Created: t0},
 		flow.Mail{ID: 2, Kind: flow.MailActivated, To: "v@perso.example", Lang: "fr", Login: "v", Created: t0},

@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"activated/flow"
 	"activated/flow/i18n"
 	"activated/hostkeys"
+	"activated/internal/flowtest"
 	"activated/sshapp"
 	"activated/storage"
 )
@@ -37,40 +37,6 @@ func TestMain(m *testing.M) {
 }
 
 const waitLimit = 15 * time.Second
-
-// sshDir is an in-memory flow.Directory (flow's own interface).
-type sshDir struct {
-	mu       sync.Mutex
-	accounts map[string]flow.Account
-}
-
-func (d *sshDir) Lookup(_ context.Context, login string) (flow.Account, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a, ok := d.accounts[login]
-	if !ok {
-		return flow.Account{}, flow.ErrNoAccount
-	}
-	return a, nil
-}
-
-func (d *sshDir) SetPassword(context.Context, flow.Account, string) error { return nil }
-
-func (d *sshDir) Activate(_ context.Context, a flow.Account, _ flow.Activation) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a.Active = true
-	d.accounts[a.Login] = a
-	return nil
-}
-
-func (d *sshDir) Create(_ context.Context, n flow.NewAccount) (flow.Account, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a := flow.Account{Login: n.Login, DN: "uid=" + n.Login + ",ou=people,dc=example,dc=org", RecoveryMails: []string{n.RecoveryMail}}
-	d.accounts[n.Login] = a
-	return a, nil
-}
 
 // staffCall is what the staff handler received.
 type staffCall struct {
@@ -87,7 +53,7 @@ type sshFixture struct {
 	keysFile string
 	staffKey gossh.Signer // listed in keysFile as "alice@it"
 	calls    chan staffCall
-	logs     *lockedBuffer
+	logs     *flowtest.Buffer
 	served   chan error
 }
 
@@ -116,10 +82,8 @@ func startServer(t testing.TB, edit func(*sshapp.Config)) *sshFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	directory := &sshDir{accounts: map[string]flow.Account{
-		"jdoe": {Login: "jdoe", DN: "uid=jdoe,ou=people,dc=example,dc=org", GivenName: "John", Surname: "Doe",
-			DisplayName: "John Doe", RecoveryMails: []string{"john@example.net"}, Affiliations: []string{"student"}},
-	}}
+	directory := flowtest.NewDirectory(flow.Account{Login: "jdoe", DN: "uid=jdoe,ou=people,dc=example,dc=org", GivenName: "John", Surname: "Doe",
+		DisplayName: "John Doe", RecoveryMails: []string{"john@example.net"}, Affiliations: []string{"student"}})
 	svc, err := flow.New(flow.Config{Charter: []byte("# Charter\n\nBe nice.\n"), DefaultLang: "fr"}, db, directory, flow.SystemClock{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +93,7 @@ func startServer(t testing.TB, edit func(*sshapp.Config)) *sshFixture {
 		t.Fatal(err)
 	}
 	f := &sshFixture{db: db, svc: svc, staffKey: newKey(t), calls: make(chan staffCall, 10),
-		keysFile: filepath.Join(dir, "staff_keys"), logs: &lockedBuffer{}, served: make(chan error, 1)}
+		keysFile: filepath.Join(dir, "staff_keys"), logs: &flowtest.Buffer{}, served: make(chan error, 1)}
 	if err := os.WriteFile(f.keysFile, []byte("# IT staff\n"+authorizedLine(f.staffKey, "alice@it")), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -185,24 +149,6 @@ func (f *sshFixture) mustDial(t testing.TB, user string, auth ...gossh.AuthMetho
 	return c
 }
 
-// lockedBuffer is an io.Writer safe for the session's copy goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -229,7 +175,7 @@ func run(t testing.TB, c *gossh.Client, cmd string, env map[string]string) (stdo
 			t.Fatal(err)
 		}
 	}
-	var out, errOut lockedBuffer
+	var out, errOut flowtest.Buffer
 	s.Stdout, s.Stderr = &out, &errOut
 	if cmd == "" {
 		err = s.Shell()
@@ -421,13 +367,13 @@ func TestSubsystemsAndForwardingRefused(t *testing.T) {
 
 // loginPrompt opens a plain session as user without a PTY and waits for
 // the first prompt.
-func loginPrompt(t *testing.T, c *gossh.Client) (*gossh.Session, io.WriteCloser, *lockedBuffer) {
+func loginPrompt(t *testing.T, c *gossh.Client) (*gossh.Session, io.WriteCloser, *flowtest.Buffer) {
 	t.Helper()
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
+	var out flowtest.Buffer
 	s.Stdout, s.Stderr = &out, &out
 	in, err := s.StdinPipe()
 	if err != nil {
@@ -476,7 +422,7 @@ func TestMaxSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		var out lockedBuffer
+		var out flowtest.Buffer
 		s.Stdout, s.Stderr = &out, &out
 		if err := s.Shell(); err != nil {
 			t.Fatal(err)
@@ -540,7 +486,7 @@ func TestConnectionLogHidesCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
+	var out flowtest.Buffer
 	s.Stdout, s.Stderr = &out, &out
 	if err := s.Shell(); err != nil {
 		t.Fatal(err)
@@ -604,7 +550,7 @@ func abruptSession(t *testing.T, f *sshFixture, user string, tui bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
+	var out flowtest.Buffer
 	s.Stdout = &out
 	if _, err := s.StdinPipe(); err != nil { // open until the end: no EOF
 		t.Fatal(err)
@@ -670,7 +616,7 @@ func TestNoGoroutineLeakInPlainModeWithPTY(t *testing.T) {
 
 // openSession starts a shell as user, with a PTY of type term unless term
 // is "", and returns its output so far (stdout and stderr) as it grows.
-func openSession(t *testing.T, c *gossh.Client, term string, env map[string]string) (*gossh.Session, io.WriteCloser, *lockedBuffer) {
+func openSession(t *testing.T, c *gossh.Client, term string, env map[string]string) (*gossh.Session, io.WriteCloser, *flowtest.Buffer) {
 	t.Helper()
 	s, err := c.NewSession()
 	if err != nil {
@@ -682,7 +628,7 @@ func openSession(t *testing.T, c *gossh.Client, term string, env map[string]stri
 			t.Fatal(err)
 		}
 	}
-	var out lockedBuffer
+	var out flowtest.Buffer
 	s.Stdout, s.Stderr = &out, &out
 	in, err := s.StdinPipe()
 	if err != nil {
@@ -850,7 +796,7 @@ func TestShutdownTellsWizardUsers(t *testing.T) {
 	for name, c := range map[string]struct {
 		c   *gossh.Client
 		s   *gossh.Session
-		out *lockedBuffer
+		out *flowtest.Buffer
 	}{"tui": {tuiClient, tuiSess, tuiOut}, "plain": {plainClient, plainSess, plainOut}} {
 		if err := c.s.Wait(); err != nil {
 			t.Errorf("%s: exit %v, want 0", name, err)

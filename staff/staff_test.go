@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"activated/flow"
+	"activated/internal/flowtest"
 	"activated/internal/slapd"
 	"activated/staff"
 )
@@ -287,7 +288,7 @@ func TestAuditFollow(t *testing.T) {
 	w := newWorld(t, pending, pending2)
 	w.run("", "invite", "amartin")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out flowtest.Buffer
 	done := make(chan int)
 	go func() {
 		done <- staff.Run(ctx, w.svc, who, []string{"audit", "--follow", "--json"}, strings.NewReader(""), &out, &out)
@@ -391,7 +392,7 @@ func TestAuditFollowTable(t *testing.T) {
 	w := newWorld(t, pending)
 	w.run("", "invite", "amartin")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out flowtest.Buffer
 	done := make(chan int)
 	go func() {
 		done <- staff.Run(ctx, w.svc, who, []string{"audit", "--follow", "--login", "amartin"}, nil, &out, &out)

@@ -22,6 +22,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"activated/flow"
+	"activated/internal/flowtest"
 	"activated/internal/slapd"
 	"activated/mailer"
 )
@@ -196,7 +197,7 @@ func staffOneLine(t *testing.T, r staffResult, code int, reason string) {
 
 // staffTerm opens a PTY session like openTerm, with auth, and also keeps
 // every raw byte the server sent.
-func staffTerm(h *harness, user string, auth []gossh.AuthMethod, w, ht int) (*term, *syncBuffer) {
+func staffTerm(h *harness, user string, auth []gossh.AuthMethod, w, ht int) (*term, *flowtest.Buffer) {
 	h.t.Helper()
 	c, err := h.dial(user, auth...)
 	must(h.t, err)
@@ -205,7 +206,7 @@ func staffTerm(h *harness, user string, auth []gossh.AuthMethod, w, ht int) (*te
 	must(h.t, s.Setenv("LANG", "en_US.UTF-8"))
 	must(h.t, s.RequestPty("xterm-256color", ht, w, gossh.TerminalModes{gossh.ECHO: 0}))
 	tm := &term{t: h.t, client: c, sess: s, vt: vt.NewEmulator(w, ht), ended: make(chan struct{})}
-	raw := &syncBuffer{}
+	raw := &flowtest.Buffer{}
 	tm.stdin, err = s.StdinPipe()
 	must(h.t, err)
 	out, err := s.StdoutPipe()

@@ -20,6 +20,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"activated/flow"
+	"activated/internal/flowtest"
 	"activated/internal/slapd"
 )
 
@@ -265,7 +266,7 @@ func wizardOpenDumb(h *harness, user, lang string) *plainSession {
 	must(h.t, err)
 	must(h.t, s.Setenv("LANG", lang))
 	must(h.t, s.RequestPty("dumb", 24, 80, gossh.TerminalModes{gossh.ECHO: 0}))
-	p := &plainSession{t: h.t, client: c, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &plainSession{t: h.t, client: c, out: &flowtest.Buffer{}, done: make(chan error, 1)}
 	s.Stdout, s.Stderr = p.out, p.out
 	p.stdin, err = s.StdinPipe()
 	must(h.t, err)

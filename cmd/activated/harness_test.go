@@ -27,6 +27,7 @@ import (
 	"github.com/charmbracelet/x/vt"
 	gossh "golang.org/x/crypto/ssh"
 
+	"activated/internal/flowtest"
 	"activated/internal/slapd"
 	"activated/internal/smtptest"
 )
@@ -45,7 +46,7 @@ type harness struct {
 	addr     string
 	stopApp  func()
 	staffKey gossh.Signer
-	logs     *syncBuffer
+	logs     *flowtest.Buffer
 }
 
 // e2eAccounts: a pending staff member, a pending student, an active one.
@@ -62,7 +63,7 @@ func newHarness(t *testing.T, accounts ...slapd.Account) *harness {
 	if len(accounts) == 0 {
 		accounts = e2eAccounts()
 	}
-	h := &harness{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
+	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}}
 	h.ldap = slapd.StartT(t, accounts...)
 	h.smtp = smtptest.StartT(t)
 	pwFile := filepath.Join(h.dir, "ldap.secret")
@@ -342,7 +343,7 @@ type plainSession struct {
 	t      *testing.T
 	client *gossh.Client
 	stdin  io.WriteCloser
-	out    *syncBuffer
+	out    *flowtest.Buffer
 	done   chan error
 }
 
@@ -355,7 +356,7 @@ func (h *harness) openPlain(user, lang string) *plainSession {
 	if lang != "" {
 		must(h.t, s.Setenv("LANG", lang))
 	}
-	p := &plainSession{t: h.t, client: c, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &plainSession{t: h.t, client: c, out: &flowtest.Buffer{}, done: make(chan error, 1)}
 	s.Stdout, s.Stderr = p.out, p.out
 	p.stdin, err = s.StdinPipe()
 	must(h.t, err)
@@ -395,18 +396,6 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func must(t testing.TB, err error) {
 	t.Helper()

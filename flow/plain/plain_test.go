@@ -16,80 +16,17 @@ import (
 	"unicode/utf8"
 
 	"activated/flow"
+	"activated/internal/flowtest"
 	"activated/storage"
 )
-
-// memDir is an in-memory flow.Directory.
-type memDir struct {
-	mu           sync.Mutex
-	accounts     map[string]flow.Account
-	passwords    map[string]string
-	activations  map[string]flow.Activation
-	failActivate int // the next n Activate calls fail (an LDAP outage)
-}
-
-func (d *memDir) Lookup(_ context.Context, login string) (flow.Account, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a, ok := d.accounts[login]
-	if !ok {
-		return flow.Account{}, flow.ErrNoAccount
-	}
-	return a, nil
-}
-
-func (d *memDir) SetPassword(_ context.Context, a flow.Account, pw string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if strings.Contains(pw, "refuse") {
-		return &flow.PasswordRefusedError{Reason: "in history\x1b[2J"}
-	}
-	d.passwords[a.Login] = pw
-	return nil
-}
-
-func (d *memDir) Activate(_ context.Context, a flow.Account, act flow.Activation) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.failActivate > 0 {
-		d.failActivate--
-		return errors.New("ldap: connection refused")
-	}
-	acc := d.accounts[a.Login]
-	acc.Active = true
-	d.accounts[a.Login] = acc
-	d.activations[a.Login] = act
-	return nil
-}
-
-func (d *memDir) Create(_ context.Context, n flow.NewAccount) (flow.Account, error) {
-	return flow.Account{}, errors.New("not supported")
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 const charter = "# Charte informatique\n\nArticle 1. L'utilisateur respecte les règles.\n\tAlinéa\x1b[31m rouge\x1b[0m.\n"
 
 type env struct {
 	t     *testing.T
 	db    *storage.DB
-	dir   *memDir
-	clock *fakeClock
+	dir   *flowtest.Directory
+	clock *flowtest.Clock
 	svc   *flow.Service
 }
 
@@ -104,17 +41,16 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := &memDir{
-		accounts: map[string]flow.Account{
-			"alice": {DN: "uid=alice,ou=people,dc=example,dc=org", Login: "alice", GivenName: "Alice", Surname: "Martin",
-				DisplayName: "Alice \u202eMartin", RecoveryMails: []string{"alice.perso@example.net"}, Affiliations: []string{"staff"}},
-			"carol": {DN: "uid=carol,ou=people,dc=example,dc=org", Login: "carol", GivenName: "Carol", Surname: "Durand",
-				RecoveryMails: []string{"carol@example.net"}, Affiliations: []string{"student"}},
-		},
-		passwords:   map[string]string{},
-		activations: map[string]flow.Activation{},
-	}
-	clock := &fakeClock{now: time.Date(2026, 3, 10, 10, 0, 0, 0, loc)}
+	dir := flowtest.NewDirectory(
+		flow.Account{DN: "uid=alice,ou=people,dc=example,dc=org", Login: "alice", GivenName: "Alice", Surname: "Martin",
+			DisplayName: "Alice \u202eMartin", RecoveryMails: []string{"alice.perso@example.net"}, Affiliations: []string{"staff"}},
+		flow.Account{DN: "uid=carol,ou=people,dc=example,dc=org", Login: "carol", GivenName: "Carol", Surname: "Durand",
+			RecoveryMails: []string{"carol@example.net"}, Affiliations: []string{"student"}},
+	)
+	// The directory refuses, with an escape sequence in its reason, every
+	// password that says "refuse".
+	dir.RefuseContaining("refuse", "in history\x1b[2J")
+	clock := flowtest.NewClock(time.Date(2026, 3, 10, 10, 0, 0, 0, loc))
 	svc, err := flow.New(flow.Config{Location: loc, Charter: []byte(charter), Institution: "Université Exemple"}, db, dir, clock, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -468,10 +404,10 @@ func TestWalkFrenchNoPTY(t *testing.T) {
 	case d.Lang != "" && d.Lang != "fr":
 		t.Fatalf("lang %q", d.Lang)
 	}
-	if got := e.dir.passwords["alice"]; got != pw {
+	if got := e.dir.Password("alice"); got != pw {
 		t.Fatal("the directory did not get the typed password")
 	}
-	if act := e.dir.activations["alice"]; act.Public || act.Redirect != "alice@elsewhere.example" || !act.KeepCopy {
+	if act := e.dir.Activation("alice"); act.Public || act.Redirect != "alice@elsewhere.example" || !act.KeepCopy {
 		t.Fatalf("activation %+v", act)
 	}
 	if m := e.mail("alice", flow.MailRecovery); m.Lang != "fr" {
@@ -530,7 +466,7 @@ func TestWalkEnglishPTY(t *testing.T) {
 	if d.Lang != "en" {
 		t.Fatalf("dossier language %q, want en", d.Lang)
 	}
-	if e.dir.passwords["carol"] != pw {
+	if e.dir.Password("carol") != pw {
 		t.Fatal("the directory did not get the typed password")
 	}
 	if strings.Contains(out, "University mailbox\r\nAs a staff member") {
@@ -796,9 +732,7 @@ func TestPasswordRefusedThenOutage(t *testing.T) {
 
 	// The directory takes the next one, then fails twice to activate: the
 	// password is not asked again.
-	e.dir.mu.Lock()
-	e.dir.failActivate = 2
-	e.dir.mu.Unlock()
+	e.dir.FailActivate(2, errors.New("ldap: connection refused"))
 	const pw = "seven Orange lanterns float 19"
 	tm.answer("New password> ", pw+"\r")
 	tm.answer("Confirm the password> ", pw+"\r")
@@ -829,7 +763,7 @@ func TestPasswordRefusedThenOutage(t *testing.T) {
 	if strings.Contains(out, "New password> ") {
 		t.Fatal("the password was asked again")
 	}
-	if e.dir.passwords["carol"] != pw || e.dossier("carol").Activated.IsZero() {
+	if e.dir.Password("carol") != pw || e.dossier("carol").Activated.IsZero() {
 		t.Fatal("not activated with the accepted password")
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"activated/flow"
 	"activated/flow/i18n"
+	"activated/internal/flowtest"
 	"activated/storage"
 )
 
@@ -47,74 +48,11 @@ Breaking this charter may lead to the suspension of the account.
 
 const goodPassword = "correct horse battery staple lamp"
 
-// memDir is an in-memory flow.Directory.
-type memDir struct {
-	mu           sync.Mutex
-	accounts     map[string]flow.Account
-	passwordSet  map[string]bool
-	activations  map[string]flow.Activation
-	failActivate int // Activate fails this many times with ErrUnavailable
-}
-
-func (d *memDir) Lookup(_ context.Context, login string) (flow.Account, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a, ok := d.accounts[login]
-	if !ok {
-		return flow.Account{}, flow.ErrNoAccount
-	}
-	return a, nil
-}
-
-func (d *memDir) SetPassword(_ context.Context, a flow.Account, pw string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if pw == "" {
-		return errors.New("empty password")
-	}
-	d.passwordSet[a.Login] = true
-	return nil
-}
-
-func (d *memDir) Activate(_ context.Context, a flow.Account, act flow.Activation) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.failActivate > 0 {
-		d.failActivate--
-		return flow.ErrUnavailable
-	}
-	acc := d.accounts[a.Login]
-	acc.Active = true
-	d.accounts[a.Login] = acc
-	d.activations[a.Login] = act
-	return nil
-}
-
-func (d *memDir) hasPassword(login string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.passwordSet[login]
-}
-
-func (d *memDir) activation(login string) flow.Activation {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.activations[login]
-}
-
-func (d *memDir) Create(context.Context, flow.NewAccount) (flow.Account, error) {
-	return flow.Account{}, errors.New("not supported")
-}
-
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
-
 type env struct {
 	svc   *flow.Service
 	db    *storage.DB
-	dir   *memDir
-	clock fixedClock
+	dir   *flowtest.Directory
+	clock *flowtest.Clock
 }
 
 func newEnv(t *testing.T, accounts ...flow.Account) *env {
@@ -131,15 +69,12 @@ func newEnv(t *testing.T, accounts ...flow.Account) *env {
 			RecoveryMails: []string{"jean@example.net"}, Affiliations: []string{"staff"},
 		}}
 	}
-	dir := &memDir{accounts: map[string]flow.Account{}, passwordSet: map[string]bool{}, activations: map[string]flow.Activation{}}
-	for _, a := range accounts {
-		dir.accounts[a.Login] = a
-	}
+	dir := flowtest.NewDirectory(accounts...)
 	loc, err := time.LoadLocation("Europe/Paris")
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := fixedClock{time.Date(2025, 11, 26, 12, 0, 0, 0, loc)}
+	clock := flowtest.NewClock(time.Date(2025, 11, 26, 12, 0, 0, 0, loc))
 	svc, err := flow.New(flow.Config{Location: loc, Charter: []byte(testCharter), DefaultLang: "en", Institution: "Example University"}, db, dir, clock, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -386,11 +321,11 @@ func TestFullWalk(t *testing.T) {
 	if d.Activated.IsZero() || !d.PublicDirectory || d.Redirect != "jean@other.example.org" || !d.KeepCopy || !d.RedirectVerified {
 		t.Fatalf("dossier: %+v", d)
 	}
-	act := e.dir.activation("jdupont")
+	act := e.dir.Activation("jdupont")
 	if !act.Public || act.Redirect != "jean@other.example.org" || !act.KeepCopy || act.CharterVersion != e.svc.CharterVersion() {
 		t.Fatalf("activation: %+v", act)
 	}
-	if !e.dir.hasPassword("jdupont") {
+	if e.dir.Password("jdupont") == "" {
 		t.Fatal("password not set")
 	}
 	out, err := io.ReadAll(h.tm.FinalOutput(t))
@@ -594,7 +529,7 @@ func TestPasswordMismatch(t *testing.T) {
 	if strings.Contains(s.raw, goodPassword) {
 		t.Fatal("password shown in clear")
 	}
-	if e.dir.hasPassword("jdupont") || !e.dossier(t, "jdupont").Activated.IsZero() {
+	if e.dir.Password("jdupont") != "" || !e.dossier(t, "jdupont").Activated.IsZero() {
 		t.Fatal("a mismatched password went through")
 	}
 	// A weak password is refused by the policy.
@@ -604,14 +539,14 @@ func TestPasswordMismatch(t *testing.T) {
 	h.tm.Type("short")
 	h.send(enter)
 	h.wait("policy", func(s snapshot) bool { return shows(s, i18n.T("en", "err.password.policy")) })
-	if e.dir.hasPassword("jdupont") {
+	if e.dir.Password("jdupont") != "" {
 		t.Fatal("a weak password went through")
 	}
 }
 
 func TestFinishRetry(t *testing.T) {
 	e := newEnv(t)
-	e.dir.failActivate = 1
+	e.dir.FailActivate(1, nil)
 	if _, err := e.svc.Invite(context.Background(), "jdupont", false, flow.Client{}); err != nil {
 		t.Fatal(err)
 	}
