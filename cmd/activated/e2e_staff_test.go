@@ -31,7 +31,7 @@ import (
 // runs in a session of its own (fewer connections than the server's
 // per-address rate allows).
 type staffConn struct {
-	t *testing.T
+	t testing.TB
 	c *gossh.Client
 }
 
@@ -158,7 +158,7 @@ func (o staffOutcomes) summary() string {
 }
 
 // staffEventually polls cond until it holds; what says what was awaited.
-func staffEventually(t *testing.T, what string, cond func() bool) {
+func staffEventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for !cond() {
@@ -182,7 +182,7 @@ func staffOutboxIdle(h *harness) {
 
 // staffOneLine checks a failed command's exit status and its one-line
 // reason on stderr.
-func staffOneLine(t *testing.T, r staffResult, code int, reason string) {
+func staffOneLine(t testing.TB, r staffResult, code int, reason string) {
 	t.Helper()
 	if r.code != code {
 		t.Errorf("%s: exit %d, want %d", r.cmd, r.code, code)

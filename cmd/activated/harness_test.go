@@ -37,7 +37,7 @@ import (
 const waitLimit = 20 * time.Second
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	ldap     *slapd.Server
 	smtp     *smtptest.Server
@@ -58,7 +58,7 @@ func e2eAccounts() []slapd.Account {
 	}
 }
 
-func newHarness(t *testing.T, accounts ...slapd.Account) *harness {
+func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 	t.Helper()
 	if len(accounts) == 0 {
 		accounts = e2eAccounts()
@@ -193,7 +193,7 @@ type decoded struct {
 	Body    string
 }
 
-func decode(t *testing.T, data []byte) decoded {
+func decode(t testing.TB, data []byte) decoded {
 	t.Helper()
 	m, err := mail.ReadMessage(bytes.NewReader(data))
 	must(t, err)
@@ -211,7 +211,7 @@ func decode(t *testing.T, data []byte) decoded {
 
 // term is a PTY session seen through a terminal emulator.
 type term struct {
-	t      *testing.T
+	t      testing.TB
 	client *gossh.Client
 	sess   *gossh.Session
 	stdin  io.WriteCloser
@@ -340,7 +340,7 @@ func (tm *term) waitEnd() {
 
 // plainSession is a session without PTY: line prompts.
 type plainSession struct {
-	t      *testing.T
+	t      testing.TB
 	client *gossh.Client
 	stdin  io.WriteCloser
 	out    *flowtest.Buffer
