@@ -47,6 +47,9 @@ type Tx interface {
 	Audit(e Event) error
 	// Events calls fn for every event with Seq > after, oldest first.
 	Events(after uint64, fn func(Event) error) error
+	// LoginEvents calls fn for every event whose Login is login, oldest
+	// first, without reading the other logins' events.
+	LoginEvents(login string, fn func(Event) error) error
 }
 
 // Directory is the institution's account directory (LDAP).

@@ -151,10 +151,8 @@ func (s *Service) Status(login string) (Status, error) {
 		if st.Mails, err = tx.Mails(login); err != nil {
 			return err
 		}
-		return tx.Events(0, func(e Event) error {
-			if e.Login == login {
-				st.Events = append(st.Events, e)
-			}
+		return tx.LoginEvents(login, func(e Event) error {
+			st.Events = append(st.Events, e)
 			return nil
 		})
 	})
@@ -193,8 +191,16 @@ func (s *Service) List(state State, since time.Time) ([]Status, error) {
 // and since.
 func (s *Service) Events(after uint64, login string, since time.Time, fn func(Event) error) error {
 	return s.store.View(func(tx Tx) error {
-		return tx.Events(after, func(e Event) error {
-			if (login == "" || e.Login == login) && !e.Time.Before(since) {
+		if login == "" {
+			return tx.Events(after, func(e Event) error {
+				if !e.Time.Before(since) {
+					return fn(e)
+				}
+				return nil
+			})
+		}
+		return tx.LoginEvents(login, func(e Event) error {
+			if e.Seq > after && !e.Time.Before(since) {
 				return fn(e)
 			}
 			return nil

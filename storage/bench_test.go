@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -63,4 +64,52 @@ func BenchmarkLookupCode(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkLoginEvents reads the events of one login out of 100,000 spread
+// over 10,000 logins: through the per-login index, and by walking the
+// whole log and filtering (what Status did before the index).
+func BenchmarkLoginEvents(b *testing.B) {
+	const events, logins = 100_000, 10_000
+	db, _ := openTest(b)
+	login := func(i int) string { return fmt.Sprintf("user%05d", i%logins) }
+	now := time.Now()
+	for start := 0; start < events; start += 10_000 {
+		mustUpdate(b, db, func(tx flow.Tx) error {
+			for i := start; i < start+10_000; i++ {
+				e := flow.Event{Time: now, Actor: "user", Remote: "192.0.2.1:40000", Action: "directory", Login: login(i)}
+				if err := tx.Audit(e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	read := func(b *testing.B, each func(tx flow.Tx, l string, fn func(flow.Event) error) error) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			l, n := login(i*7919), 0
+			err := db.View(func(tx flow.Tx) error {
+				return each(tx, l, func(flow.Event) error { n++; return nil })
+			})
+			if err != nil || n != events/logins {
+				b.Fatalf("%s: %d events, %v", l, n, err)
+			}
+			i++
+		}
+	}
+	b.Run("LoginEvents", func(b *testing.B) {
+		read(b, func(tx flow.Tx, l string, fn func(flow.Event) error) error { return tx.LoginEvents(l, fn) })
+	})
+	b.Run("EventsFiltered", func(b *testing.B) {
+		read(b, func(tx flow.Tx, l string, fn func(flow.Event) error) error {
+			return tx.Events(0, func(e flow.Event) error {
+				if e.Login == l {
+					return fn(e)
+				}
+				return nil
+			})
+		})
+	})
 }

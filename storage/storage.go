@@ -7,6 +7,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -28,6 +29,7 @@ var (
 	bucketMailIdx  = []byte("mailidx")  // login 0x00 BE id → nothing
 	bucketQueue    = []byte("queue")    // BE id of every queued mail → nothing
 	bucketAudit    = []byte("audit")    // BE uint64 seq → JSON flow.Event
+	bucketAuditIdx = []byte("auditidx") // login 0x00 BE seq → nothing (since v2)
 	bucketMeta     = []byte("meta")     // "version" → BE uint64
 
 	keyVersion = []byte("version")
@@ -45,6 +47,27 @@ var migrations = []func(*bolt.Tx) error{
 		}
 		return nil
 	},
+	1: indexAudit,
+}
+
+// indexAudit (v1 → v2) creates the per-login audit index and fills it
+// with every event already logged.
+func indexAudit(tx *bolt.Tx) error {
+	idx, err := tx.CreateBucketIfNotExists(bucketAuditIdx)
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketAuditIdx, err)
+	}
+	c := tx.Bucket(bucketAudit).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var e flow.Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("index audit event %x: %w", k, err)
+		}
+		if err := idx.Put(idxKey(e.Login, k), nil); err != nil {
+			return fmt.Errorf("index audit event %x: %w", k, err)
+		}
+	}
+	return nil
 }
 
 // Options tune Open.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,11 +92,11 @@ func TestSchemaVersionWritten(t *testing.T) {
 	db, _ := openTest(t)
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bucketMeta).Get(keyVersion)
-		if len(raw) != 8 || raw[7] != byte(len(migrations)) || len(migrations) != 1 {
-			t.Errorf("version bytes %x, migrations %d; want version 1", raw, len(migrations))
+		if len(raw) != 8 || raw[7] != byte(len(migrations)) || len(migrations) != 2 {
+			t.Errorf("version bytes %x, migrations %d; want version 2", raw, len(migrations))
 		}
 		for _, b := range [][]byte{bucketDossiers, bucketCodes, bucketCodeIdx, bucketOutbox,
-			bucketMailIdx, bucketQueue, bucketAudit, bucketMeta} {
+			bucketMailIdx, bucketQueue, bucketAudit, bucketAuditIdx, bucketMeta} {
 			if tx.Bucket(b) == nil {
 				t.Errorf("bucket %s missing", b)
 			}
@@ -120,7 +121,7 @@ func TestFutureSchemaRefused(t *testing.T) {
 	setVersion(t, db, u64(uint64(len(migrations)+1)))
 	db.Close()
 	_, err := Open(path, Options{})
-	if err == nil || !strings.Contains(err.Error(), "schema version 2 is newer") {
+	if want := fmt.Sprintf("schema version %d is newer", len(migrations)+1); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Open of a future schema: %v", err)
 	}
 }
@@ -142,30 +143,32 @@ func TestMigrationRunsOnce(t *testing.T) {
 	saved := migrations
 	t.Cleanup(func() { migrations = saved })
 	var ran int
-	v2 := func(tx *bolt.Tx) error {
+	next := func(tx *bolt.Tx) error {
 		ran++
-		_, err := tx.CreateBucket([]byte("v2"))
+		_, err := tx.CreateBucket([]byte("next"))
 		return err
 	}
-	migrations = append(saved[:len(saved):len(saved)], v2)
+	migrations = append(saved[:len(saved):len(saved)], next)
 	for range 2 {
 		db, err := Open(path, Options{})
 		if err != nil {
-			t.Fatalf("Open with a v2 migration: %v", err)
+			t.Fatalf("Open with one more migration: %v", err)
 		}
 		db.Close()
 	}
 	if ran != 1 {
-		t.Errorf("v2 migration ran %d times, want 1", ran)
+		t.Errorf("the new migration ran %d times, want 1", ran)
 	}
 
-	migrations = append(saved[:len(saved):len(saved)], v2, func(*bolt.Tx) error { return errors.New("boom") })
-	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "migrate to version 3: boom") {
-		t.Fatalf("failing migration: %v", err)
+	migrations = append(saved[:len(saved):len(saved)], next, func(*bolt.Tx) error { return errors.New("boom") })
+	want := fmt.Sprintf("migrate to version %d: boom", len(saved)+2)
+	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("failing migration: %v, want %q", err, want)
 	}
 	migrations = saved
-	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "schema version 2 is newer") {
-		t.Fatalf("Open after v2 with v1 code: %v", err)
+	want = fmt.Sprintf("schema version %d is newer", len(saved)+1)
+	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open of a newer schema with older code: %v, want %q", err, want)
 	}
 }
 

@@ -365,8 +365,12 @@ func (t *tx) Audit(e flow.Event) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	if err := putJSON(b, u64(e.Seq), e); err != nil {
+	key := u64(e.Seq)
+	if err := putJSON(b, key, e); err != nil {
 		return fmt.Errorf("audit %s: %w", e.Action, err)
+	}
+	if err := t.btx.Bucket(bucketAuditIdx).Put(idxKey(e.Login, key), nil); err != nil {
+		return fmt.Errorf("audit %s: index: %w", e.Action, err)
 	}
 	return nil
 }
@@ -380,6 +384,33 @@ func (t *tx) Events(after uint64, fn func(flow.Event) error) error {
 		var e flow.Event
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("audit event %x: %w", k, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoginEvents reads the auditidx keys of login (login 0x00 BE seq): the
+// exact key length keeps "jdupont" from matching "jdupont2" or a login
+// that contains 0x00.
+func (t *tx) LoginEvents(login string, fn func(flow.Event) error) error {
+	prefix := idxKey(login, nil)
+	audit := t.btx.Bucket(bucketAudit)
+	c := t.btx.Bucket(bucketAuditIdx).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != len(prefix)+8 {
+			continue
+		}
+		seq := k[len(prefix):]
+		v := audit.Get(seq)
+		if v == nil {
+			return fmt.Errorf("events of %s: indexed event %d is missing", login, binary.BigEndian.Uint64(seq))
+		}
+		var e flow.Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("events of %s: audit event %x: %w", login, seq, err)
 		}
 		if err := fn(e); err != nil {
 			return err
