@@ -372,6 +372,13 @@ func TestRedirectVerification(t *testing.T) {
 	}
 	must(t, x.ChooseMailbox("a@ailleurs.example.com", true))
 	codeA := e.lastCode("jdupont", flow.MailRedirect)
+	// Back from step 6 and the same address confirmed again: no new mail,
+	// the code already sent stays good.
+	sent := len(e.mails())
+	must(t, x.ChooseMailbox("A@ailleurs.example.com", false))
+	if len(e.mails()) != sent || e.lastCode("jdupont", flow.MailRedirect) != codeA {
+		t.Error("confirming the same redirect again mailed a new code")
+	}
 	// Changing the address kills the first code.
 	must(t, x.ChooseMailbox("b@ailleurs.example.com", false))
 	codeB := e.lastCode("jdupont", flow.MailRedirect)

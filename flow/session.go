@@ -159,6 +159,11 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 		}
 		d.MailboxChosen, d.Redirect, d.KeepCopy = true, redirect, keepCopy && redirect != ""
 		if d.NeedsRedirectVerification() && !d.RedirectVerified {
+			// The same address confirmed again (back from step 6): the code
+			// already mailed stays good, so the user may still type it.
+			if live, err := tx.LiveCode(d.Login, PurposeRedirect); err == nil && equalFoldMail(live.Target, redirect) && !s.clock.Now().After(live.Deadline) {
+				return nil
+			}
 			if err := s.mailRate.Take(d.Login, s.clock.Now()); err != nil {
 				return err
 			}
