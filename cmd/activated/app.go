@@ -138,7 +138,8 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		Listen: cfg.SSH.Listen, HostKey: key, StaffKeysFile: cfg.SSH.StaffAuthorizedKeys,
 		IdleTimeout: cfg.SSH.IdleTimeout.Duration, MaxTimeout: cfg.SSH.MaxTimeout.Duration,
 		HandshakeTimeout: cfg.SSH.HandshakeTimeout.Duration, MaxSessions: cfg.SSH.MaxSessions,
-		PublicHost: cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
+		ConnPerMinute: connPerMinute(cfg.SSH.ConnectionsPerMinute),
+		PublicHost:    cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
 		DefaultLang: cfg.Activation.Language, Log: log,
 		Dashboard: func(ctx context.Context, who sshapp.Staff) tea.Model {
 			return dashboard.New(ctx, a.svc, staffIdentity(who))
@@ -153,6 +154,14 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		return nil, err
 	}
 	return a, nil
+}
+
+// connPerMinute maps the config's 0 (no limit) to sshapp's negative.
+func connPerMinute(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func staffIdentity(who sshapp.Staff) staff.Identity {

@@ -47,7 +47,10 @@ type SSHConfig struct {
 	IdleTimeout         Duration `toml:"idle_timeout"`
 	MaxTimeout          Duration `toml:"max_timeout"`
 	MaxSessions         int      `toml:"max_sessions"`
-	HandshakeTimeout    Duration `toml:"handshake_timeout"`
+	// ConnectionsPerMinute is how many connections one client address may
+	// open per minute (an IPv6 /64 counts as one address); 0 = no limit.
+	ConnectionsPerMinute int      `toml:"connections_per_minute"`
+	HandshakeTimeout     Duration `toml:"handshake_timeout"`
 }
 
 // StorageConfig is the [storage] section.
@@ -144,12 +147,13 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 func DefaultConfig() *Config {
 	return &Config{
 		SSH: SSHConfig{
-			Listen:           ":22",
-			HostKey:          "/var/lib/activated/host_ed25519",
-			IdleTimeout:      Duration{10 * time.Minute},
-			MaxTimeout:       Duration{2 * time.Hour},
-			MaxSessions:      100,
-			HandshakeTimeout: Duration{30 * time.Second},
+			Listen:               ":22",
+			HostKey:              "/var/lib/activated/host_ed25519",
+			IdleTimeout:          Duration{10 * time.Minute},
+			MaxTimeout:           Duration{2 * time.Hour},
+			MaxSessions:          100,
+			ConnectionsPerMinute: 30,
+			HandshakeTimeout:     Duration{30 * time.Second},
 		},
 		Storage: StorageConfig{Path: "/var/lib/activated/activated.db"},
 		LDAP: LDAPConfig{
@@ -380,6 +384,9 @@ func (c *Config) Validate() error {
 	p.positive("ssh.handshake_timeout", c.SSH.HandshakeTimeout)
 	if c.SSH.IdleTimeout.Duration > c.SSH.MaxTimeout.Duration {
 		p.add("ssh.idle_timeout", "%s is longer than ssh.max_timeout (%s)", c.SSH.IdleTimeout, c.SSH.MaxTimeout)
+	}
+	if c.SSH.ConnectionsPerMinute < 0 {
+		p.add("ssh.connections_per_minute", "must be 0 (no limit) or more, got %d", c.SSH.ConnectionsPerMinute)
 	}
 	if c.SSH.MaxSessions < 1 {
 		p.add("ssh.max_sessions", "must be at least 1, got %d", c.SSH.MaxSessions)
