@@ -13,12 +13,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"golang.org/x/crypto/ssh"
+
+	"activated/internal/private"
 )
 
 // maxKeySize bounds what LoadOrCreate reads: an OpenSSH ed25519 key is
@@ -55,28 +56,9 @@ func LoadOrCreate(path string) (ssh.Signer, error) {
 
 // load reads and parses an existing key file after checking its mode.
 func load(path string) (ssh.Signer, error) {
-	f, err := os.Open(path)
+	data, err := private.ReadFile(path, maxKeySize)
 	if err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("host key: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("host key %s: not a regular file", path)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("host key %s has mode %04o: the group or others can access the private key; run: chmod 600 %s",
-			path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeySize+1))
-	if err != nil {
-		return nil, fmt.Errorf("host key %s: %w", path, err)
-	}
-	if len(data) > maxKeySize {
-		return nil, fmt.Errorf("host key %s: larger than %d bytes, not a key", path, maxKeySize)
 	}
 	signer, err := ssh.ParsePrivateKey(data)
 	if err != nil {

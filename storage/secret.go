@@ -8,12 +8,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"activated/flow"
+	"activated/internal/private"
 )
 
 // secretLen is the size of the secret kept in <database>.secret.
@@ -53,27 +53,14 @@ func loadKeys(dbPath string) (*keys, error) {
 }
 
 func readSecret(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	secret, err := private.ReadFile(path, secretLen+1) // one more: a longer file gets the length message
 	if err != nil {
-		return nil, fmt.Errorf("open secret: %w", err)
+		return nil, fmt.Errorf("secret: %w", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("secret %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("secret %s is not a regular file", path)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("secret %s has mode %04o: it must not be readable by group or others (chmod 600)", path, st.Mode().Perm())
-	}
-	secret := make([]byte, secretLen+1)
-	n, err := io.ReadFull(f, secret)
-	if n != secretLen || !errors.Is(err, io.ErrUnexpectedEOF) {
+	if len(secret) != secretLen {
 		return nil, fmt.Errorf("secret %s: want exactly %d bytes", path, secretLen)
 	}
-	return secret[:secretLen], nil
+	return secret, nil
 }
 
 // createSecret writes a fresh secret through a temporary file linked into

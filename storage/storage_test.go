@@ -191,7 +191,7 @@ func TestInsecureSecretRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := Open(path, Options{})
-		if err == nil || !strings.Contains(err.Error(), "must not be readable by group or others") {
+		if err == nil || !strings.Contains(err.Error(), "the group or others can access it; run: chmod 600") {
 			t.Fatalf("Open with secret mode %04o: %v", m, err)
 		}
 	}

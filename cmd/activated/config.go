@@ -8,11 +8,9 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/mail"
 	"net/url"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -22,6 +20,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/go-ldap/ldap/v3"
+
+	"activated/internal/private"
 )
 
 // Config is the whole configuration file. Every key has a TOML name and can
@@ -598,27 +598,9 @@ const maxSecretSize = 64 << 10
 // trailing newline. It refuses a file the group or others can access and an
 // empty secret. The secret itself never appears in an error.
 func readSecretFile(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := private.ReadFile(path, maxSecretSize)
 	if err != nil {
 		return "", fmt.Errorf("secret file: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("secret file: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("secret file %s: not a regular file", path)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("secret file %s has mode %04o: the group or others can access it; run: chmod 600 %s", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSecretSize+1))
-	if err != nil {
-		return "", fmt.Errorf("secret file %s: %w", path, err)
-	}
-	if len(data) > maxSecretSize {
-		return "", fmt.Errorf("secret file %s: larger than %d bytes", path, maxSecretSize)
 	}
 	s := string(data)
 	if t, ok := strings.CutSuffix(s, "\n"); ok {
