@@ -54,11 +54,11 @@ func (db *DB) GiveUp(id uint64, at time.Time, reason string) error {
 func (db *DB) finish(id uint64, at time.Time, st flow.MailState, reason, action string) error {
 	err := db.updateMail(id, func(t *tx, m *flow.Mail) error {
 		m.State, m.Code = st, ""
+		m.Attempts++ // the last try counts, successful or not
 		detail := string(m.Kind) + " " + m.To
 		if st == flow.MailSent {
 			m.Sent = at
 		} else {
-			m.Attempts++
 			m.LastError = reason
 			detail += ": " + reason
 		}
