@@ -397,23 +397,28 @@ func TestRedirectVerification(t *testing.T) {
 		t.Errorf("resent code does not supersede: %v", err)
 	}
 	x.Close()
-	// The redirect code also opens the dossier (ssh <code>@host) and is spent.
-	x, err := e.svc.Open(ctx, codeC, user)
+	// Reconnecting with the redirect code (ssh <code>@host) verifies the
+	// redirect and spends the code, but opens nothing: its holder may be a
+	// stranger whose address the user mistyped.
+	if x, err := e.svc.Open(ctx, codeC, flow.Client{Remote: "203.0.113.9:1"}); !errors.Is(err, flow.ErrRedirectConfirmed) || x != nil {
+		t.Fatalf("open with a redirect code: %v, session %v", err, x)
+	}
+	if e.svc.Busy("jdupont") {
+		t.Error("a redirect code left a session open")
+	}
+	if _, err := e.svc.Open(ctx, codeC, user); !errors.Is(err, flow.ErrCodeUsed) {
+		t.Errorf("spent redirect code: %v", err)
+	}
+	x, err := e.svc.Open(ctx, e.lastCode("jdupont", flow.MailRecovery), user)
 	must(t, err)
 	d := dossier(t, x)
 	if !d.RedirectVerified || d.Next() != flow.StepPassword || d.KeepCopy {
-		t.Errorf("after opening with the redirect code: %+v", d)
+		t.Errorf("after the redirect code: %+v", d)
 	}
 	if err := x.ResendRedirect(); !errors.Is(err, flow.ErrOrder) {
 		t.Errorf("resend after verification: %v", err)
 	}
-	x.Close()
-	if _, err := e.svc.Open(ctx, codeC, user); !errors.Is(err, flow.ErrCodeUsed) {
-		t.Errorf("spent redirect code: %v", err)
-	}
 	// Going back and choosing the same address keeps it verified.
-	x, err = e.svc.Open(ctx, e.lastCode("jdupont", flow.MailRecovery), user)
-	must(t, err)
 	must(t, x.ChooseDirectory(true))
 	must(t, x.ChooseMailbox("B@ailleurs.example.com", false))
 	if d := dossier(t, x); !d.RedirectVerified || d.Next() != flow.StepPassword {
@@ -590,7 +595,8 @@ func TestInviteAndStaffOperations(t *testing.T) {
 	must(t, err)
 	// Three invitations to jdupont: the first was superseded and the second
 	// revoked before they could be sent, so only the third is still queued.
-	if stats.States[flow.StateInProgress] != 1 || stats.MailsQueued != 1 {
+	// The revocation forgot the progress: the re-invited dossier is pending.
+	if stats.States[flow.StatePending] != 1 || stats.MailsQueued != 1 {
 		t.Errorf("stats: %+v", stats)
 	}
 	if err := e.svc.Revoke("nobody", staff); !errors.Is(err, flow.ErrNotFound) {
@@ -623,5 +629,36 @@ func TestStatsAndStates(t *testing.T) {
 	}
 	if flow.Step(42).String() != "unknown" || flow.StepDone.String() != "done" {
 		t.Error("step names")
+	}
+}
+
+// A leaked invitation: a stranger opens the dossier, accepts the charter,
+// sets and verifies a redirect of theirs; staff revoke and invite again.
+// The owner starts at step 2 with none of the stranger's answers.
+func TestRevokeForgetsAStrangersChoices(t *testing.T) {
+	e := newEnv(t)
+	staff := flow.Client{Actor: "staff:Alice SHA256:abc"}
+	if out, err := e.svc.Invite(ctx, "jdupont", false, staff); err != nil || out != flow.Invited {
+		t.Fatalf("invite: %s %v", out, err)
+	}
+	x, err := e.svc.Open(ctx, e.lastCode("jdupont", flow.MailInvitation), flow.Client{Remote: "203.0.113.9:1"})
+	must(t, err)
+	must(t, x.AcceptCharter(true))
+	must(t, x.ChooseDirectory(true))
+	must(t, x.ChooseMailbox("thief@attacker.example.com", false))
+	must(t, x.VerifyRedirect(e.lastCode("jdupont", flow.MailRedirect)))
+	must(t, e.svc.Revoke("jdupont", staff))
+	if out, err := e.svc.Invite(ctx, "jdupont", false, staff); err != nil || out != flow.Invited {
+		t.Fatalf("invite again: %s %v", out, err)
+	}
+	y, err := e.svc.Open(ctx, e.lastCode("jdupont", flow.MailInvitation), user)
+	must(t, err)
+	defer y.Close()
+	d := dossier(t, y)
+	if d.Next() != flow.StepCharter || d.Redirect != "" || d.RedirectVerified || d.DirectoryChosen || !d.PasswordSet.IsZero() {
+		t.Errorf("the owner inherits the stranger's answers: %+v", d)
+	}
+	if d.GivenName != "Jeanne" || len(d.RecoveryMails) != 1 {
+		t.Errorf("the account's own data was lost: %+v", d)
 	}
 }

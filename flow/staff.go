@@ -112,6 +112,7 @@ func (s *Service) Revoke(login string, c Client) error {
 			return ErrAlreadyActivated
 		}
 		d.Revoked = s.clock.Now()
+		forgetProgress(&d)
 		if err := tx.EndCodes(login, CodeRevoked); err != nil {
 			return err
 		}
@@ -126,6 +127,17 @@ func (s *Service) Revoke(login string, c Client) error {
 	s.kick(login)
 	s.changed(login)
 	return nil
+}
+
+// forgetProgress drops every answer of a revoked dossier: whoever used its
+// codes may not be its owner (a leaked invitation), so the next invitation
+// starts again at step 2 — no charter, choices, redirect or password kept.
+func forgetProgress(d *Dossier) {
+	keep := *d
+	*d = Dossier{Login: keep.Login, DN: keep.DN, GivenName: keep.GivenName, Surname: keep.Surname,
+		DisplayName: keep.DisplayName, Mail: keep.Mail, RecoveryMails: keep.RecoveryMails,
+		Affiliations: keep.Affiliations, Lang: keep.Lang, Deadline: keep.Deadline,
+		Revoked: keep.Revoked, Created: keep.Created, Updated: keep.Updated}
 }
 
 // Status is everything staff see about one dossier.
