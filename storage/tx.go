@@ -157,16 +157,16 @@ func (t *tx) storeCode(h []byte, c flow.Code) error {
 
 // cancelMails cancels the queued mails of login that carry the code whose
 // key is h: a code that stopped working must not reach the user later
-// (after an SMTP outage, say). Only queued mails are read, usually none.
+// (after an SMTP outage, say). Only login's own mails are read, so the
+// cost (and the time an answer takes) does not depend on other logins.
 func (t *tx) cancelMails(login string, h []byte, st flow.CodeState) error {
-	c := t.btx.Bucket(bucketQueue).Cursor()
+	mails, err := t.Mails(login)
+	if err != nil {
+		return fmt.Errorf("cancel mails of %s: %w", login, err)
+	}
 	var stale []flow.Mail
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		m, err := t.mail(binary.BigEndian.Uint64(k))
-		if err != nil {
-			return fmt.Errorf("cancel mails of %s: %w", login, err)
-		}
-		if m.Login != login || m.Code == "" {
+	for _, m := range mails {
+		if m.State != flow.MailQueued || m.Code == "" {
 			continue
 		}
 		if mh, ok := t.db.keys.codeKey(m.Code); ok && bytes.Equal(mh, h) {
