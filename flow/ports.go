@@ -93,6 +93,11 @@ var (
 	ErrUnavailable      = errors.New("directory unavailable")
 	ErrAlreadyActivated = errors.New("account already activated")
 	ErrExists           = errors.New("account already exists")
+	// ErrRedirectConfirmed answers Open with a redirect code: the redirect
+	// is now verified, but such a code opens nothing (it went to an
+	// address the user typed, maybe wrongly): the user goes on with the
+	// dossier's own code.
+	ErrRedirectConfirmed = errors.New("redirect confirmed: open the dossier with its own code")
 )
 
 // RateLimitError says how long to wait.

@@ -300,14 +300,14 @@ func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, er
 	if err != nil {
 		return nil, err
 	}
+	if rec.Purpose == PurposeRedirect {
+		return nil, s.confirmRedirect(norm, rec, c)
+	}
 	x, err := s.acquire(rec.Login, c)
 	if err != nil {
 		return nil, err
 	}
 	err = x.update("open", string(rec.Purpose), func(tx Tx, d *Dossier) error {
-		if rec.Purpose == PurposeRedirect {
-			return verifyRedirect(tx, d, norm, rec)
-		}
 		if d.Opened.IsZero() {
 			d.Opened = s.clock.Now()
 		}
@@ -318,6 +318,38 @@ func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, er
 		return nil, err
 	}
 	return x, nil
+}
+
+// confirmRedirect verifies the redirect a code was mailed to, without
+// opening the dossier: whoever holds a redirect code may be a stranger
+// whose address the user mistyped.
+func (s *Service) confirmRedirect(norm string, rec Code, c Client) error {
+	now := s.clock.Now()
+	err := s.store.Update(func(tx Tx) error {
+		d, err := tx.Dossier(rec.Login)
+		if err != nil {
+			return err
+		}
+		if !d.Revoked.IsZero() {
+			return ErrCodeRevoked
+		}
+		if err := at(&d, StepVerifyRedirect); err != nil {
+			return err
+		}
+		if err := verifyRedirect(tx, &d, norm, rec); err != nil {
+			return err
+		}
+		d.Updated = now
+		if err := tx.PutDossier(d); err != nil {
+			return err
+		}
+		return s.audit(tx, c, "verify-redirect", d.Login, "by reconnecting with the code")
+	})
+	if err != nil {
+		return err
+	}
+	s.changed(rec.Login)
+	return ErrRedirectConfirmed
 }
 
 func verifyRedirect(tx Tx, d *Dossier, norm string, rec Code) error {

@@ -99,6 +99,7 @@ func Error(lang string, err error, restart string) string {
 		{flow.ErrPasswordPolicy, "err.password.policy"},
 		{flow.ErrUnavailable, "err.unavailable"},
 		{flow.ErrAlreadyActivated, "err.activated"},
+		{flow.ErrRedirectConfirmed, "err.redirect.confirmed"},
 	} {
 		if errors.Is(err, e.err) {
 			if strings.Contains(T(lang, e.key), "%s") {
