@@ -135,7 +135,7 @@ func (s *Service) lookup(ctx context.Context, login string) (Account, error) {
 	if err != nil && !errors.Is(err, ErrNoAccount) && !errors.Is(err, ErrUnavailable) {
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNoAccount) {
 		s.log.Warn("directory lookup", "login", login, "err", err)
 	}
 	return a, err
@@ -195,7 +195,9 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 	}
 	a, err := s.lookup(ctx, login)
 	if errors.Is(err, ErrNoAccount) {
-		return s.store.Update(func(tx Tx) error { return s.audit(tx, c, "begin", login, "unknown login: nothing sent") })
+		// What was typed is not recorded: it names no account and may be a
+		// code or a password typed in the wrong field.
+		return s.store.Update(func(tx Tx) error { return s.audit(tx, c, "begin", "", "unknown login: nothing sent") })
 	}
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,6 +224,15 @@ func TestBeginDoesNotEnumerate(t *testing.T) {
 	}
 	e.clock.Add(time.Hour)
 	must(t, e.svc.Begin(ctx, "nobody", user))
+	// A code pasted in the login field names no account: it is not kept.
+	code := flow.NewCode()
+	must(t, e.svc.Begin(ctx, code, user))
+	must(t, e.svc.Events(0, "", time.Time{}, func(ev flow.Event) error {
+		if strings.Contains(strings.ToUpper(ev.Login+ev.Detail), code) || ev.Login == "nobody" {
+			t.Errorf("typed text of an unknown login in the audit: %+v", ev)
+		}
+		return nil
+	}))
 	if err := e.svc.Begin(ctx, "*)(uid=*", user); !errors.Is(err, flow.ErrInvalidLogin) {
 		t.Errorf("begin with a filter: %v", err)
 	}
