@@ -23,6 +23,11 @@ type Config struct {
 	MailsPerHour      int           // per login, whatever the login; default 5
 	WrongCodes        int           // wrong codes per client address per WrongCodesWindow; default 10
 	WrongCodesWindow  time.Duration // default 15 min
+	// BeginsPerAddress bounds the logins one client address may try per
+	// BeginsWindow (default 20 per 10 min): one connection cannot mail
+	// every account of the directory.
+	BeginsPerAddress int
+	BeginsWindow     time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -43,6 +48,8 @@ func (c *Config) defaults() error {
 	c.MailsPerHour = cmp.Or(c.MailsPerHour, 5)
 	c.WrongCodes = cmp.Or(c.WrongCodes, 10)
 	c.WrongCodesWindow = cmp.Or(c.WrongCodesWindow, 15*time.Minute)
+	c.BeginsPerAddress = cmp.Or(c.BeginsPerAddress, 20)
+	c.BeginsWindow = cmp.Or(c.BeginsWindow, 10*time.Minute)
 	return nil
 }
 
@@ -71,6 +78,7 @@ type Service struct {
 	log   *slog.Logger
 
 	mailRate  *limiter // per login: mails sent on request
+	beginRate *limiter // per client address: logins tried
 	wrongRate *limiter // per client address: wrong codes
 
 	mu       sync.Mutex
@@ -89,6 +97,7 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 	return &Service{
 		cfg: cfg, store: store, dir: dir, clock: clock, log: log,
 		mailRate:  newLimiter(cfg.MailsPerHour, time.Hour),
+		beginRate: newLimiter(cfg.BeginsPerAddress, cfg.BeginsWindow),
 		wrongRate: newLimiter(cfg.WrongCodes, cfg.WrongCodesWindow),
 		sessions:  map[string]*Session{},
 		subs:      map[chan string]struct{}{},
@@ -190,9 +199,13 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 		return ErrInvalidLogin
 	}
 	now := s.clock.Now()
+	if w := s.beginRate.Blocked(c.Remote, now); w > 0 {
+		return &RateLimitError{Wait: w.Round(time.Second) + time.Second}
+	}
 	if err := s.mailRate.Take(login, now); err != nil {
 		return err
 	}
+	s.beginRate.Hit(c.Remote, now)
 	a, err := s.lookup(ctx, login)
 	if errors.Is(err, ErrNoAccount) {
 		// What was typed is not recorded: it names no account and may be a

@@ -3,6 +3,7 @@ package flow_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -671,4 +672,26 @@ func TestRevokeForgetsAStrangersChoices(t *testing.T) {
 	if d.GivenName != "Jeanne" || len(d.RecoveryMails) != 1 {
 		t.Errorf("the account's own data was lost: %+v", d)
 	}
+}
+
+// One client address cannot try every login of the directory: past 20
+// logins in 10 minutes it is told to wait; other addresses are not.
+func TestBeginIsLimitedPerAddress(t *testing.T) {
+	e := newEnv(t)
+	from := flow.Client{Remote: "198.51.100.20"}
+	for i := range 20 {
+		must(t, e.svc.Begin(ctx, fmt.Sprintf("user%02d", i), from))
+	}
+	var rl *flow.RateLimitError
+	if err := e.svc.Begin(ctx, "amartin", from); !errors.As(err, &rl) {
+		t.Fatalf("21st login from one address: %v", err)
+	}
+	for _, m := range e.mails() {
+		if m.Login == "amartin" {
+			t.Error("a refused begin mailed a code")
+		}
+	}
+	must(t, e.svc.Begin(ctx, "amartin", flow.Client{Remote: "198.51.100.21"}))
+	e.clock.Add(10 * time.Minute)
+	must(t, e.svc.Begin(ctx, "jdupont", from))
 }
