@@ -86,6 +86,13 @@ func (k *staffKeys) read() (map[string]string, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// Whoever can write this file is staff: it must be writable by its
+	// owner only (readable by others is fine: public keys).
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if perm := st.Mode().Perm(); perm&0o022 != 0 {
+		return nil, fmt.Errorf("%s has mode %04o: the group or others can write it; run: chmod go-w %s", k.path, perm, k.path)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeysFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", k.path, err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -102,5 +103,33 @@ func TestStaffKeysFile(t *testing.T) {
 
 	if _, ok := newStaffKeys("", k.log).lookup(eve); ok {
 		t.Error("no file configured lets someone in")
+	}
+}
+
+// A keys file the group or others can write would let them make
+// themselves staff: it is refused until its mode is fixed.
+func TestStaffKeysFileWritableByOthersRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "staff_keys")
+	var logs bytes.Buffer
+	k := newStaffKeys(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	alice := pubKey(t)
+	if err := os.WriteFile(path, []byte(keyLine(alice)+" alice\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.lookup(alice); !ok {
+		t.Fatal("a 0644 keys file (readable by others) is refused")
+	}
+	for _, mode := range []os.FileMode{0o664, 0o646} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().Add(time.Duration(mode) * time.Second) // a new mtime: the file is read again
+		os.Chtimes(path, now, now)
+		if _, ok := k.lookup(alice); ok {
+			t.Errorf("mode %04o: the key is accepted", mode)
+		}
+	}
+	if !strings.Contains(logs.String(), "chmod go-w") {
+		t.Errorf("the refusal does not say how to fix it: %s", logs.String())
 	}
 }
