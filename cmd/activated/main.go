@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -96,6 +97,9 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 	cfg, err := LoadConfig(path, os.Environ())
 	if err != nil {
 		return err
+	}
+	if cfg.Mail.Transport == "log" {
+		return errors.New(`mail.transport = "log" prints every code in the service log: it is for the demo only; use "smtp" (or "maildir")`)
 	}
 	log := newLogger(stderr)
 	a, err := newApp(cfg, log, os.Stdout)

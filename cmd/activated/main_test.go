@@ -89,6 +89,9 @@ func TestHostkeyAndVersion(t *testing.T) {
 	if code, _, errs := runCmd("serve"); code != 2 || !strings.Contains(errs, "-config FILE is required") {
 		t.Errorf("serve without config: %d %q", code, errs)
 	}
+	if code, _, errs := runCmd("serve", "-config", h.writeConfig(func(c *Config) { c.Mail.Transport = "log" })); code != 1 || !strings.Contains(errs, "demo only") {
+		t.Errorf("serve with the log transport: %d %q", code, errs)
+	}
 	if code, _, errs := runCmd("frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
 		t.Errorf("unknown command: %d %q", code, errs)
 	}
