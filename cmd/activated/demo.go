@@ -100,7 +100,10 @@ func demoStaffKeys(dir string) string {
 		b, err := os.ReadFile(filepath.Join(home, ".ssh", name))
 		if err == nil {
 			f := strings.Fields(string(b))
-			if len(f) >= 2 {
+			switch { // the comment names the staff member in the audit log
+			case len(f) >= 3:
+				keys = append(keys, strings.Join(f[:3], " "))
+			case len(f) == 2:
 				keys = append(keys, f[0]+" "+f[1]+" demo-staff")
 			}
 		}

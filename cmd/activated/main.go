@@ -23,6 +23,8 @@ import (
 	"activated/hostkeys"
 	"activated/mailer"
 	"activated/storage"
+
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -70,7 +72,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "activated: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if cmd == "demo" {
+		stopOn = append(stopOn, syscall.SIGHUP) // its terminal closed
+	} else {
+		// Nothing to reload (the staff keys file is re-read when it
+		// changes): a HUP must not stop a service systemd would not restart.
+		signal.Ignore(syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopOn...)
 	defer stop()
 	switch cmd {
 	case "serve":
@@ -137,6 +147,13 @@ func check(ctx context.Context, path string, stdout io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%-10s OK\n", what)
 	}
+	note := func(what, detail string, err error) {
+		if err == nil && detail != "" {
+			fmt.Fprintf(stdout, "%-10s OK    %s\n", what, detail)
+			return
+		}
+		report(what, err)
+	}
 	cfg, err := LoadConfig(path, os.Environ())
 	report("config", err)
 	if err != nil {
@@ -148,7 +165,8 @@ func check(ctx context.Context, path string, stdout io.Writer) int {
 	report("charter", err)
 	_, err = hostkeys.LoadOrCreate(cfg.SSH.HostKey)
 	report("host key", err)
-	report("storage", checkStorage(cfg.Storage.Path))
+	detail, err := checkStorage(cfg.Storage.Path)
+	note("storage", detail, err)
 	report("ldap", checkLDAP(ctx, cfg))
 	mcfg, err := cfg.mailerConfig(io.Discard)
 	if err == nil {
@@ -161,12 +179,16 @@ func check(ctx context.Context, path string, stdout io.Writer) int {
 	return 0
 }
 
-func checkStorage(path string) error {
+// checkStorage opens the database; one the running service holds is fine.
+func checkStorage(path string) (string, error) {
 	db, err := storage.Open(path, storage.Options{Timeout: 200 * time.Millisecond})
-	if err != nil {
-		return err
+	if errors.Is(err, berrors.ErrTimeout) {
+		return "in use by the running service", nil
 	}
-	return db.Close()
+	if err != nil {
+		return "", err
+	}
+	return "", db.Close()
 }
 
 func checkLDAP(ctx context.Context, cfg *Config) error {

@@ -59,6 +59,14 @@ func TestCheckReportsEachDependency(t *testing.T) {
 		}
 	}
 
+	// With the service running, its database is in use: that is fine.
+	h.start()
+	code, out, _ = runCmd("check", "-config", h.writeConfig(nil))
+	if code != 0 || !strings.Contains(out, "storage    OK    in use by the running service") {
+		t.Errorf("check while serving: exit %d\n%s", code, out)
+	}
+	h.stop()
+
 	bad := filepath.Join(h.dir, "wrong.secret")
 	must(t, os.WriteFile(bad, []byte("not the password\n"), 0o600))
 	h.smtp.Stop()
