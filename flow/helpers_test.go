@@ -92,7 +92,7 @@ func (e *env) mails() []flow.Mail {
 	e.t.Helper()
 	var all []flow.Mail
 	err := e.db.View(func(tx flow.Tx) error {
-		for _, login := range []string{"jdupont", "amartin", "pdurand", "nobody", "newbie", "nomail"} {
+		for _, login := range []string{"jdupont", "amartin", "pdurand", "nobody", "newbie", "nomail", "bmartin"} {
 			ms, err := tx.Mails(login)
 			if err != nil {
 				return err

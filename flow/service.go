@@ -139,8 +139,11 @@ func (s *Service) changed(login string) {
 }
 
 // lookup asks the directory, turning transport failures into ErrUnavailable.
+// The login comes back in the one spelling every dossier, code and mail is
+// keyed by (a directory may spell a uid "JDupont"; its writes use the DN).
 func (s *Service) lookup(ctx context.Context, login string) (Account, error) {
 	a, err := s.dir.Lookup(ctx, login)
+	a.Login = NormalizeLogin(a.Login)
 	if err != nil && !errors.Is(err, ErrNoAccount) && !errors.Is(err, ErrUnavailable) {
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

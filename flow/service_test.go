@@ -695,3 +695,24 @@ func TestBeginIsLimitedPerAddress(t *testing.T) {
 	e.clock.Add(10 * time.Minute)
 	must(t, e.svc.Begin(ctx, "jdupont", from))
 }
+
+// A directory that spells a uid with capitals: the dossier is still found
+// by the login as users and staff type it, in any case.
+func TestLoginSpelledWithCapitalsInTheDirectory(t *testing.T) {
+	e := newEnv(t)
+	a := studentAccount()
+	a.Login, a.DN = "BMartin", "uid=BMartin,ou=people,dc=example,dc=org"
+	e.dir.Put(a)
+	must(t, e.svc.Begin(ctx, "bmartin", user))
+	x, err := e.svc.Open(ctx, e.lastCode("bmartin", flow.MailRecovery), user)
+	must(t, err)
+	must(t, x.AcceptCharter(true))
+	x.Close()
+	must(t, e.svc.Begin(ctx, "BMARTIN", user)) // a new code keeps the progress
+	st, err := e.svc.Status("BMartin")
+	must(t, err)
+	if st.Dossier.CharterAcceptedAt.IsZero() || st.Step != flow.StepDirectory {
+		t.Errorf("the progress was lost: %+v", st)
+	}
+	must(t, e.svc.Revoke("BMartin", flow.Client{Actor: "staff:x"}))
+}

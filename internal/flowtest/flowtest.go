@@ -148,11 +148,15 @@ func (d *Directory) Lookup(_ context.Context, login string) (flow.Account, error
 	if d.down {
 		return flow.Account{}, flow.ErrUnavailable
 	}
-	a, ok := d.accounts[login]
-	if !ok {
-		return flow.Account{}, flow.ErrNoAccount
+	if a, ok := d.accounts[login]; ok {
+		return a, nil
 	}
-	return a, nil
+	for _, a := range d.accounts { // uid matching ignores case, as in LDAP
+		if strings.EqualFold(a.Login, login) {
+			return a, nil
+		}
+	}
+	return flow.Account{}, flow.ErrNoAccount
 }
 
 func (d *Directory) SetPassword(_ context.Context, a flow.Account, pw string) error {
