@@ -77,9 +77,12 @@ type Service struct {
 	clock Clock
 	log   *slog.Logger
 
-	mailRate  *limiter // per login: mails sent on request
-	beginRate *limiter // per client address: logins tried
-	wrongRate *limiter // per client address: wrong codes
+	mailRate *limiter // per login: mails sent on request at step 1
+	// redirectRate is per login too, but apart: strangers typing a login at
+	// step 1 must not use up the owner's redirect mails.
+	redirectRate *limiter
+	beginRate    *limiter // per client address: logins tried
+	wrongRate    *limiter // per client address: wrong codes
 
 	mu       sync.Mutex
 	sessions map[string]*Session // login → the session editing it
@@ -96,11 +99,12 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 	}
 	return &Service{
 		cfg: cfg, store: store, dir: dir, clock: clock, log: log,
-		mailRate:  newLimiter(cfg.MailsPerHour, time.Hour),
-		beginRate: newLimiter(cfg.BeginsPerAddress, cfg.BeginsWindow),
-		wrongRate: newLimiter(cfg.WrongCodes, cfg.WrongCodesWindow),
-		sessions:  map[string]*Session{},
-		subs:      map[chan string]struct{}{},
+		mailRate:     newLimiter(cfg.MailsPerHour, time.Hour),
+		redirectRate: newLimiter(cfg.MailsPerHour, time.Hour),
+		beginRate:    newLimiter(cfg.BeginsPerAddress, cfg.BeginsWindow),
+		wrongRate:    newLimiter(cfg.WrongCodes, cfg.WrongCodesWindow),
+		sessions:     map[string]*Session{},
+		subs:         map[chan string]struct{}{},
 	}, nil
 }
 

@@ -716,3 +716,27 @@ func TestLoginSpelledWithCapitalsInTheDirectory(t *testing.T) {
 	}
 	must(t, e.svc.Revoke("BMartin", flow.Client{Actor: "staff:x"}))
 }
+
+// Strangers typing a login at step 1 do not use up the owner's redirect
+// mails; a redirect confirmed by reconnecting leaves the step 6 screen with
+// nothing to do.
+func TestRedirectMailsApartFromStrangers(t *testing.T) {
+	e := newEnv(t)
+	x := openAt(t, e, "jdupont", flow.StepMailbox)
+	defer x.Close()
+	for range 4 { // with openAt's, five begins: the step-1 limit is reached
+		must(t, e.svc.Begin(ctx, "jdupont", flow.Client{Remote: "203.0.113.7:1"}))
+	}
+	must(t, x.ChooseMailbox("jd@ailleurs.example.com", true))
+	must(t, x.ResendRedirect())
+	code := e.lastCode("jdupont", flow.MailRedirect)
+	if _, err := e.svc.Open(ctx, code, user); !errors.Is(err, flow.ErrRedirectConfirmed) {
+		t.Fatalf("reconnecting with the redirect code: %v", err)
+	}
+	if err := x.VerifyRedirect(code); err != nil {
+		t.Errorf("the open step 6 after the redirect was confirmed elsewhere: %v", err)
+	}
+	if d := dossier(t, x); d.Next() != flow.StepPassword {
+		t.Errorf("at %s", d.Next())
+	}
+}

@@ -164,7 +164,7 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 			if live, err := tx.LiveCode(d.Login, PurposeRedirect); err == nil && equalFoldMail(live.Target, redirect) && !s.clock.Now().After(live.Deadline) {
 				return nil
 			}
-			if err := s.mailRate.Take(d.Login, s.clock.Now()); err != nil {
+			if err := s.redirectRate.Take(d.Login, s.clock.Now()); err != nil {
 				return err
 			}
 			return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{redirect}, s.lang(x.client, d))
@@ -184,7 +184,7 @@ func (x *Session) ResendRedirect() error {
 		if !d.NeedsRedirectVerification() || d.RedirectVerified {
 			return ErrOrder
 		}
-		if err := s.mailRate.Take(d.Login, s.clock.Now()); err != nil {
+		if err := s.redirectRate.Take(d.Login, s.clock.Now()); err != nil {
 			return err
 		}
 		return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{d.Redirect}, s.lang(x.client, d))
@@ -193,6 +193,11 @@ func (x *Session) ResendRedirect() error {
 
 // VerifyRedirect is step 6: the code mailed to the redirect address.
 func (x *Session) VerifyRedirect(code string) error {
+	// Already confirmed meanwhile (the code used as ssh CODE@host while
+	// this screen stayed open): nothing left to do here.
+	if d, err := x.Dossier(); err == nil && d.RedirectVerified && d.Next() > StepVerifyRedirect {
+		return nil
+	}
 	norm, rec, err := x.svc.findCode(code, x.client)
 	if err != nil {
 		return err
