@@ -19,13 +19,17 @@ type Config struct {
 	Charter           []byte         // Markdown; its hash is the version
 	Password          PasswordPolicy
 	Institution       string
-	DefaultLang       string        // "fr" or "en"
-	MailsPerHour      int           // per login, whatever the login; default 5
-	WrongCodes        int           // wrong codes per client address per WrongCodesWindow; default 10
-	WrongCodesWindow  time.Duration // default 15 min
+	DefaultLang       string // "fr" or "en"
+	MailsPerHour      int    // per login, whatever the login; default 5
+	// WrongCodes per client address per WrongCodesWindow (default 50 per
+	// 15 min): generous, since one NAT address (a classroom) carries many
+	// honest typos, while 80-bit codes make any such number of guesses
+	// hopeless.
+	WrongCodes       int
+	WrongCodesWindow time.Duration // default 15 min
 	// BeginsPerAddress bounds the logins one client address may try per
-	// BeginsWindow (default 20 per 10 min): one connection cannot mail
-	// every account of the directory.
+	// BeginsWindow (default 60 per 10 min, a lecture hall behind one NAT
+	// address): one connection cannot mail every account of the directory.
 	BeginsPerAddress int
 	BeginsWindow     time.Duration
 }
@@ -46,9 +50,9 @@ func (c *Config) defaults() error {
 	}
 	c.DefaultLang = cmp.Or(c.DefaultLang, "fr")
 	c.MailsPerHour = cmp.Or(c.MailsPerHour, 5)
-	c.WrongCodes = cmp.Or(c.WrongCodes, 10)
+	c.WrongCodes = cmp.Or(c.WrongCodes, 50)
 	c.WrongCodesWindow = cmp.Or(c.WrongCodesWindow, 15*time.Minute)
-	c.BeginsPerAddress = cmp.Or(c.BeginsPerAddress, 20)
+	c.BeginsPerAddress = cmp.Or(c.BeginsPerAddress, 60)
 	c.BeginsWindow = cmp.Or(c.BeginsWindow, 10*time.Minute)
 	return nil
 }

@@ -333,14 +333,14 @@ func lowerSpaced(code string) string {
 
 func TestWrongCodesAreRateLimitedPerAddress(t *testing.T) {
 	e := newEnv(t)
-	for i := range 10 {
+	for i := range e.svc.Config().WrongCodes {
 		if _, err := e.svc.Open(ctx, flow.NewCode(), user); !errors.Is(err, flow.ErrCodeWrong) {
 			t.Fatalf("try %d: %v", i, err)
 		}
 	}
 	var rl *flow.RateLimitError
 	if _, err := e.svc.Open(ctx, flow.NewCode(), user); !errors.As(err, &rl) {
-		t.Fatalf("11th wrong code: %v", err)
+		t.Fatalf("one wrong code past the limit: %v", err)
 	}
 	other := flow.Client{Remote: "198.51.100.7:1"}
 	if _, err := e.svc.Open(ctx, flow.NewCode(), other); !errors.Is(err, flow.ErrCodeWrong) {
@@ -674,17 +674,17 @@ func TestRevokeForgetsAStrangersChoices(t *testing.T) {
 	}
 }
 
-// One client address cannot try every login of the directory: past 20
-// logins in 10 minutes it is told to wait; other addresses are not.
+// One client address cannot try every login of the directory: past its
+// limit of logins in 10 minutes it is told to wait; other addresses are not.
 func TestBeginIsLimitedPerAddress(t *testing.T) {
 	e := newEnv(t)
 	from := flow.Client{Remote: "198.51.100.20"}
-	for i := range 20 {
+	for i := range e.svc.Config().BeginsPerAddress {
 		must(t, e.svc.Begin(ctx, fmt.Sprintf("user%02d", i), from))
 	}
 	var rl *flow.RateLimitError
 	if err := e.svc.Begin(ctx, "amartin", from); !errors.As(err, &rl) {
-		t.Fatalf("21st login from one address: %v", err)
+		t.Fatalf("one login past the limit from one address: %v", err)
 	}
 	for _, m := range e.mails() {
 		if m.Login == "amartin" {
