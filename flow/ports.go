@@ -93,6 +93,7 @@ var (
 	ErrUnavailable      = errors.New("directory unavailable")
 	ErrAlreadyActivated = errors.New("account already activated")
 	ErrExists           = errors.New("account already exists")
+	ErrFinishing        = errors.New("the user is finishing the activation right now: try again in a minute")
 	// ErrRedirectConfirmed answers Open with a redirect code: the redirect
 	// is now verified, but such a code opens nothing (it went to an
 	// address the user typed, maybe wrongly): the user goes on with the

@@ -88,9 +88,10 @@ type Service struct {
 	beginRate    *limiter // per client address: logins tried
 	wrongRate    *limiter // per client address: wrong codes
 
-	mu       sync.Mutex
-	sessions map[string]*Session // login → the session editing it
-	subs     map[chan string]struct{}
+	mu        sync.Mutex
+	sessions  map[string]*Session // login → the session editing it
+	finishing map[string]bool     // logins whose Finish is talking to the directory
+	subs      map[chan string]struct{}
 }
 
 // New returns a Service. cfg's zero fields get their defaults.
@@ -108,6 +109,7 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 		beginRate:    newLimiter(cfg.BeginsPerAddress, cfg.BeginsWindow),
 		wrongRate:    newLimiter(cfg.WrongCodes, cfg.WrongCodesWindow),
 		sessions:     map[string]*Session{},
+		finishing:    map[string]bool{},
 		subs:         map[chan string]struct{}{},
 	}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"activated/flow"
+	"activated/internal/flowtest"
 )
 
 var ctx = context.Background()
@@ -738,5 +739,62 @@ func TestRedirectMailsApartFromStrangers(t *testing.T) {
 	}
 	if d := dossier(t, x); d.Next() != flow.StepPassword {
 		t.Errorf("at %s", d.Next())
+	}
+}
+
+// slowDir holds Activate until released, to act while a Finish is in the
+// directory.
+type slowDir struct {
+	*flowtest.Directory
+	entered, release chan struct{}
+}
+
+func (d slowDir) Activate(ctx context.Context, a flow.Account, act flow.Activation) error {
+	close(d.entered)
+	<-d.release
+	return d.Directory.Activate(ctx, a, act)
+}
+
+// The directory and the dossier never disagree: a Finish past the deadline
+// writes nothing to LDAP; staff cannot revoke while the directory is being
+// written; the deadline passing during the write still records it.
+func TestFinishAgainstRevokeAndDeadline(t *testing.T) {
+	e := newEnv(t)
+	x := openAt(t, e, "amartin", flow.StepPassword)
+	e.clock.Set(time.Date(2026, 11, 26, 0, 0, 1, 0, paris))
+	if err := x.Finish(ctx, goodPassword); !errors.Is(err, flow.ErrCodeExpired) {
+		t.Errorf("finish past the deadline: %v", err)
+	}
+	if e.dir.Password("amartin") != "" {
+		t.Error("a finish past the deadline set the password")
+	}
+	x.Close()
+
+	e.clock.Set(time.Date(2026, 11, 25, 23, 59, 0, 0, paris))
+	slow := slowDir{e.dir, make(chan struct{}), make(chan struct{})}
+	svc, err := flow.New(e.cfg, e.db, slow, e.clock, nil)
+	must(t, err)
+	must(t, svc.Begin(ctx, "amartin", user))
+	y, err := svc.Open(ctx, e.lastCode("amartin", flow.MailRecovery), user)
+	must(t, err)
+	defer y.Close()
+	done := make(chan error, 1)
+	go func() { done <- y.Finish(ctx, goodPassword) }()
+	<-slow.entered
+	if err := svc.Revoke("amartin", flow.Client{Actor: "staff:x"}); !errors.Is(err, flow.ErrFinishing) {
+		t.Errorf("revoke during the directory write: %v", err)
+	}
+	e.clock.Set(time.Date(2026, 11, 26, 0, 0, 1, 0, paris)) // midnight passes meanwhile
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+	st, err := svc.Status("amartin")
+	must(t, err)
+	if st.State != flow.StateActivated || !e.dir.Account("amartin").Active {
+		t.Errorf("LDAP active %v, dossier %s", e.dir.Account("amartin").Active, st.State)
+	}
+	if err := svc.Revoke("amartin", flow.Client{Actor: "staff:x"}); !errors.Is(err, flow.ErrAlreadyActivated) {
+		t.Errorf("revoke after activation: %v", err)
 	}
 }

@@ -229,16 +229,11 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 		return ErrClosed
 	}
 	s := x.svc
-	d, err := x.Dossier()
+	d, err := x.startFinish()
 	if err != nil {
 		return err
 	}
-	if err := at(&d, StepPassword); err != nil {
-		return err
-	}
-	if d.Next() != StepPassword {
-		return ErrOrder
-	}
+	defer x.endFinish()
 	a, err := s.lookup(ctx, x.login)
 	if err != nil {
 		return err
@@ -259,11 +254,70 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 			s.log.Warn("set password", "login", x.login, "err", err)
 			return fmt.Errorf("%w: set password: %w", ErrUnavailable, err)
 		}
-		if err := x.update("password-set", "", func(_ Tx, d *Dossier) error { d.PasswordSet = s.clock.Now(); return nil }); err != nil {
+		if err := x.record("password-set", func(_ Tx, d *Dossier) error { d.PasswordSet = s.clock.Now(); return nil }); err != nil {
 			return err
 		}
 	}
 	return x.complete(ctx, a)
+}
+
+// startFinish checks, before anything reaches the directory, that the
+// dossier is at step 7, neither revoked nor past its deadline, and marks
+// it as finishing: Revoke waits for no one but refuses meanwhile, so the
+// directory and the dossier never disagree.
+func (x *Session) startFinish() (Dossier, error) {
+	s := x.svc
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := x.Dossier()
+	switch {
+	case err != nil:
+		return d, err
+	case !d.Revoked.IsZero():
+		return d, ErrCodeRevoked
+	}
+	if err := at(&d, StepPassword); err != nil {
+		return d, err
+	}
+	if d.Next() != StepPassword {
+		return d, ErrOrder
+	}
+	if s.clock.Now().After(d.Deadline) {
+		return d, ErrCodeExpired
+	}
+	s.finishing[x.login] = true
+	return d, nil
+}
+
+func (x *Session) endFinish() {
+	x.svc.mu.Lock()
+	delete(x.svc.finishing, x.login)
+	x.svc.mu.Unlock()
+}
+
+// record writes what the directory already holds (the password, the
+// activation): LDAP is the truth, so neither the deadline passing nor the
+// session closing meanwhile may keep it out of the dossier.
+func (x *Session) record(action string, fn func(Tx, *Dossier) error) error {
+	s := x.svc
+	err := s.store.Update(func(tx Tx) error {
+		d, err := tx.Dossier(x.login)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx, &d); err != nil {
+			return err
+		}
+		d.Updated = s.clock.Now()
+		if err := tx.PutDossier(d); err != nil {
+			return err
+		}
+		return s.audit(tx, x.client, action, x.login, "")
+	})
+	if err == nil {
+		s.changed(x.login)
+	}
+	return err
 }
 
 func (x *Session) complete(ctx context.Context, a Account) error {
@@ -281,7 +335,7 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 		}
 		return err
 	}
-	return x.update("activated", "", func(tx Tx, d *Dossier) error {
+	return x.record("activated", func(tx Tx, d *Dossier) error {
 		d.Activated = now
 		if err := tx.EndCodes(d.Login, CodeFinished); err != nil {
 			return err

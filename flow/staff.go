@@ -103,6 +103,11 @@ func (s *Service) Create(ctx context.Context, n NewAccount, c Client) (Account, 
 // Revoke kills the codes of login's dossier and ends any session on it.
 func (s *Service) Revoke(login string, c Client) error {
 	login = NormalizeLogin(login)
+	s.mu.Lock() // against startFinish: no revoke while the directory is being written
+	if s.finishing[login] {
+		s.mu.Unlock()
+		return ErrFinishing
+	}
 	err := s.store.Update(func(tx Tx) error {
 		d, err := tx.Dossier(login)
 		if err != nil {
@@ -121,6 +126,7 @@ func (s *Service) Revoke(login string, c Client) error {
 		}
 		return s.audit(tx, c, "revoke", login, "")
 	})
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
