@@ -104,9 +104,19 @@ type Directory struct {
 	ldaps bool
 	tls   *tls.Config
 
-	mu     sync.Mutex
-	conn   *ldap.Conn // bound as the service account; nil until needed
-	closed bool
+	mu      sync.Mutex
+	conn    *ldap.Conn // bound as the service account; nil until needed
+	dialing *dialCall  // the dial under way, shared by every waiter
+	dials   int        // dials started, for tests
+	closed  bool
+}
+
+// dialCall is one dial that every request arriving meanwhile waits for:
+// while the directory hangs, n users wait one timeout, not n in turn.
+type dialCall struct {
+	done chan struct{}
+	conn *ldap.Conn
+	err  error
 }
 
 // New checks cfg and returns a Directory. It does not connect: the first
@@ -274,26 +284,53 @@ func (d *Directory) dial(ctx context.Context) (*ldap.Conn, error) {
 }
 
 // bound returns the shared connection, dialing it if there is none or it
-// died.
+// died. Requests that arrive during a dial share its outcome.
 func (d *Directory) bound(ctx context.Context) (*ldap.Conn, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return nil, fmt.Errorf("%w: closed", flow.ErrUnavailable)
 	}
 	if d.conn != nil && !d.conn.IsClosing() {
-		return d.conn, nil
+		c := d.conn
+		d.mu.Unlock()
+		return c, nil
 	}
 	if d.conn != nil {
 		d.conn.Close()
 		d.conn = nil
 	}
-	c, err := d.dial(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", flow.ErrUnavailable, d.cfg.URL, err)
+	call := d.dialing
+	if call == nil {
+		call = &dialCall{done: make(chan struct{})}
+		d.dialing = call
+		d.dials++
+		go d.dialFor(call, context.WithoutCancel(ctx)) // bounded by cfg.Timeout, whoever waits
 	}
-	d.conn = c
-	return c, nil
+	d.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.conn, call.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", flow.ErrUnavailable, ctx.Err())
+	}
+}
+
+func (d *Directory) dialFor(call *dialCall, ctx context.Context) {
+	c, err := d.dial(ctx)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dialing = nil
+	switch {
+	case err != nil:
+		call.err = fmt.Errorf("%w: %s: %w", flow.ErrUnavailable, d.cfg.URL, err)
+	case d.closed:
+		c.Close()
+		call.err = fmt.Errorf("%w: closed", flow.ErrUnavailable)
+	default:
+		d.conn, call.conn = c, c
+	}
+	close(call.done)
 }
 
 // drop forgets c (if it is still the shared connection) and closes it.

@@ -780,3 +780,49 @@ func TestRedialAfterSilentFailure(t *testing.T) {
 		t.Errorf("SetPassword on the new connection: %v", err)
 	}
 }
+
+// A directory that accepts connections and never answers: requests that
+// arrive while the dial hangs share it, so each user waits one timeout
+// instead of queueing behind the others' dials.
+func TestHangingDirectorySharesOneDial(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	d, err := New(Config{URL: "ldap://" + l.Addr().String(), BindDN: "cn=x", BindPassword: "y", PeopleBase: "dc=x", Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 5)
+	for range 5 {
+		wg.Go(func() {
+			_, err := d.Lookup(t.Context(), "jdupont")
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, flow.ErrUnavailable) {
+			t.Errorf("Lookup: %v, want ErrUnavailable", err)
+		}
+	}
+	d.mu.Lock()
+	dials := d.dials
+	d.mu.Unlock()
+	if dials != 1 {
+		t.Errorf("%d dials for 5 concurrent requests, want 1 shared", dials)
+	}
+}
