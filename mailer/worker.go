@@ -38,7 +38,7 @@ const batch = 50
 // passed since the mail was created, then the mail is given up. A mail
 // stays queued until the transport accepted it, so nothing is lost; a
 // crash between acceptance and Delivered sends it again with the same
-// Message-ID.
+// Message-ID (without a crash, only the marking is tried again).
 type Worker struct {
 	q     Queue
 	wake  <-chan struct{}
@@ -47,6 +47,10 @@ type Worker struct {
 	clock flow.Clock
 	log   *slog.Logger
 	opts  WorkerOptions
+	// sent holds the mails the transport accepted but the store failed to
+	// mark delivered (a full disk): only the marking is tried again, so
+	// nobody gets the same mail at every poll. Only Run's goroutine uses it.
+	sent map[uint64]time.Time
 }
 
 // NewWorker builds a worker; wake tells it new mail was queued (nil: rely
@@ -73,7 +77,7 @@ func NewWorker(q Queue, wake <-chan struct{}, tr Transport, r *Renderer, clock f
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{q: q, wake: wake, tr: tr, r: r, clock: clock, log: log, opts: opts}
+	return &Worker{q: q, wake: wake, tr: tr, r: r, clock: clock, log: log, opts: opts, sent: map[uint64]time.Time{}}
 }
 
 // Run delivers due mails until ctx is done. It looks at the outbox when
@@ -137,6 +141,15 @@ func (w *Worker) deliverDue(ctx context.Context, now time.Time) time.Time {
 // outcome.
 func (w *Worker) deliver(ctx context.Context, m flow.Mail) (retry time.Time, ok bool) {
 	log := w.log.With("mail", m.ID, "kind", string(m.Kind), "to", clean(m.To))
+	if at, ok := w.sent[m.ID]; ok { // already sent: record it, do not send it again
+		if err := w.q.Delivered(m.ID, at); err != nil {
+			log.Error("marking a sent mail delivered failed again", "err", err)
+			return time.Time{}, false
+		}
+		delete(w.sent, m.ID)
+		log.Info("mail sent (recorded late)")
+		return time.Time{}, true
+	}
 	if now := w.clock.Now(); !m.Deadline.IsZero() && now.After(m.Deadline) {
 		// Its code died while the mail waited (an SMTP outage): sending
 		// it now would only hand the user a dead code.
@@ -151,7 +164,10 @@ func (w *Worker) deliver(ctx context.Context, m flow.Mail) (retry time.Time, ok 
 	now := w.clock.Now()
 	if err == nil {
 		if err := w.q.Delivered(m.ID, now); err != nil {
-			// Sent but not recorded: it will be sent again, same Message-ID.
+			// Sent but not recorded: remembered, so only the marking is
+			// tried again (a restart meanwhile sends it again, same
+			// Message-ID).
+			w.sent[m.ID] = now
 			log.Error("mail sent, but marking it delivered failed", "err", err)
 			return time.Time{}, false
 		}
