@@ -236,7 +236,8 @@ func (e *editor) byte(c byte) event {
 }
 
 // escape swallows c when it belongs to an escape sequence; a control byte
-// ends the sequence and is interpreted normally.
+// ends the sequence and is interpreted normally, and so is a plain key
+// after a lone ESC.
 func (e *editor) escape(c byte) bool {
 	if c < 0x20 || c == 0x7f {
 		e.esc = escNone
@@ -249,8 +250,9 @@ func (e *editor) escape(c byte) bool {
 			e.esc = escCSI
 		case 'O':
 			e.esc = escSS3
-		default: // Alt+key
+		default: // ESC then a key (Esc pressed by habit, or Alt+key): keep the key
 			e.esc = escNone
+			return false
 		}
 	case escCSI:
 		if c >= 0x40 && c <= 0x7e {
