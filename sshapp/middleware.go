@@ -20,16 +20,20 @@ import (
 // session through it.
 func (s *Server) middleware() []wish.Middleware {
 	return []wish.Middleware{
-		// 6. TUI: the bubbletea wizard, one program per session tied to the
+		// 7. TUI: the bubbletea wizard, one program per session tied to the
 		//    session's context (wish's bubbletea middleware).
 		s.tuiMiddleware,
-		// 5. Plain: "+plain", TERM=dumb or no PTY get the line prompts.
+		// 6. Plain: "+plain", TERM=dumb or no PTY get the line prompts.
 		s.plainMiddleware,
-		// 4. Wizard: a wizard username running a command is refused.
+		// 5. Wizard: a wizard username running a command is refused.
 		s.noExecMiddleware,
-		// 3. Route: unknown usernames get the explanation; "staff" has its key
+		// 4. Route: unknown usernames get the explanation; "staff" has its key
 		//    checked again and goes to the staff handler; wizards go on.
 		s.routeMiddleware,
+		// 3. Alive: everything below reads and writes through a session that
+		//    records its activity; keepalives close the connection of a
+		//    vanished client, and a session idle too long is closed.
+		s.aliveMiddleware,
 		// 2. Capacity: past MaxSessions, a short message and close.
 		s.capacityMiddleware,
 		// 1. Log: records the session's outcome and recovers a panic, so

@@ -32,6 +32,7 @@ import (
 const (
 	DefaultHandshakeTimeout = 30 * time.Second
 	DefaultIdleTimeout      = 15 * time.Minute
+	DefaultKeepAlive        = 15 * time.Second
 	DefaultMaxTimeout       = 2 * time.Hour
 	DefaultMaxSessions      = 256
 	DefaultConnPerMinute    = 30
@@ -50,8 +51,14 @@ type Config struct {
 	// means no staff access.
 	StaffKeysFile string
 
+	// IdleTimeout closes a session that read and wrote nothing for that
+	// long (and a connection that opened no session).
 	IdleTimeout, MaxTimeout, HandshakeTimeout time.Duration
-	MaxSessions                               int // sessions open at once, server-wide
+	// KeepAlive is how often a session's client is asked for a reply; one
+	// that gives none within two periods is gone and its connection is
+	// closed. Default 15s, negative for none.
+	KeepAlive   time.Duration
+	MaxSessions int // sessions open at once, server-wide
 	// ConnPerMinute is the number of connections one client address (an
 	// IPv6 /64) may open per minute; default 30, negative for no limit.
 	ConnPerMinute int
@@ -111,6 +118,7 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
 	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.MaxTimeout = cmp.Or(cfg.MaxTimeout, DefaultMaxTimeout)
+	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, DefaultKeepAlive)
 	cfg.MaxSessions = cmp.Or(cfg.MaxSessions, DefaultMaxSessions)
 	cfg.ConnPerMinute = cmp.Or(cfg.ConnPerMinute, DefaultConnPerMinute)
 	cfg.PublicHost = cmp.Or(cfg.PublicHost, "localhost")

@@ -97,6 +97,7 @@ var en = map[string]string{
 	"ssh.busy":         "Too many sessions at the moment: try again in a minute.",
 	"ssh.ratelimit":    "Too many connections from your address: try again in a minute.",
 	"ssh.denied":       "Permission denied.",
+	"ssh.idle":         "Session closed after a long time without activity; nothing is lost. Reconnect with the code from your mail: %s",
 
 	"err.ratelimit":          "Too many attempts. Try again in %s.",
 	"err.password.refused":   "The directory refused this password: %s",

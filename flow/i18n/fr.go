@@ -97,6 +97,7 @@ var fr = map[string]string{
 	"ssh.busy":         "Trop de sessions en ce moment : réessayez dans une minute.",
 	"ssh.ratelimit":    "Trop de connexions depuis votre adresse : réessayez dans une minute.",
 	"ssh.denied":       "Accès refusé.",
+	"ssh.idle":         "Session fermée après une longue inactivité ; rien n'est perdu. Reconnectez-vous avec le code reçu par mail : %s",
 
 	"err.ratelimit":          "Trop de tentatives. Réessayez dans %s.",
 	"err.password.refused":   "L'annuaire a refusé ce mot de passe : %s",
