@@ -107,7 +107,7 @@ var en = map[string]string{
 	"err.code.superseded":    "This code was replaced by a newer one: use the latest mail, or: %s",
 	"err.code.revoked":       "This code was cancelled by IT staff. Contact them, or: %s",
 	"err.code.finished":      "This account is already active: there is nothing left to do.",
-	"err.busy":               "This dossier is open in another session. Close it, then try again; if your connection dropped, the dossier is released after a few minutes without activity.",
+	"err.busy":               "This dossier is open in another session. Close it, then try again; if your connection dropped, it is released within a minute.",
 	"err.closed":             "This session was closed (IT staff revoked the dossier).",
 	"err.order":              "This step is not available yet.",
 	"err.charter":            "You must accept the charter to go on.",

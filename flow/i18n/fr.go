@@ -107,7 +107,7 @@ var fr = map[string]string{
 	"err.code.superseded":    "Ce code a été remplacé par un code plus récent : utilisez le dernier mail reçu, ou : %s",
 	"err.code.revoked":       "Ce code a été annulé par le service informatique. Contactez-le, ou : %s",
 	"err.code.finished":      "Ce compte est déjà activé : il n'y a plus rien à faire.",
-	"err.busy":               "Ce dossier est déjà ouvert dans une autre session. Fermez-la, puis réessayez ; si votre connexion a été coupée, le dossier est libéré après quelques minutes d'inactivité.",
+	"err.busy":               "Ce dossier est déjà ouvert dans une autre session. Fermez-la, puis réessayez ; si votre connexion a été coupée, il est libéré en moins d'une minute.",
 	"err.closed":             "Cette session a été fermée (une autre session a repris le dossier, ou le service informatique l'a annulé).",
 	"err.order":              "Cette étape n'est pas encore accessible.",
 	"err.charter":            "Vous devez accepter la charte pour continuer.",
