@@ -38,13 +38,12 @@ const (
 	DefaultConnPerMinute    = 30
 )
 
-// ErrServerClosed is what Serve and ListenAndServe return after Shutdown.
+// ErrServerClosed is what Serve returns after Shutdown.
 var ErrServerClosed = ssh.ErrServerClosed
 
 // Config is what the SSH server needs. Zero durations and counts get the
 // defaults above.
 type Config struct {
-	Listen  string
 	HostKey gossh.Signer
 	// StaffKeysFile is an OpenSSH authorized_keys file; the comment of a
 	// line is the staff member's name. It is re-read when it changes. ""
@@ -107,7 +106,7 @@ type Server struct {
 	stopping chan struct{}
 }
 
-// New builds the server; nothing listens until Serve or ListenAndServe.
+// New builds the server; nothing listens until Serve.
 func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 	if cfg.HostKey == nil {
 		return nil, errors.New("ssh server: no host key")
@@ -139,7 +138,6 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 		stopping: make(chan struct{}),
 	}
 	s.srv = &ssh.Server{
-		Addr:                 cfg.Listen,
 		HostSigners:          []ssh.Signer{cfg.HostKey},
 		Version:              "activated",
 		HandshakeTimeout:     cfg.HandshakeTimeout,
@@ -193,15 +191,6 @@ func (s *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	return err
-}
-
-// ListenAndServe listens on Config.Listen and serves.
-func (s *Server) ListenAndServe() error {
-	l, err := net.Listen("tcp", cmp.Or(s.cfg.Listen, ":22"))
-	if err != nil {
-		return fmt.Errorf("ssh server: %w", err)
-	}
-	return s.Serve(l)
 }
 
 // Shutdown stops listening and waits for the open connections to end; when

@@ -48,9 +48,6 @@ func parseUser(name string) user {
 	return user{kind: userUnknown}
 }
 
-// wizard tells whether the username opens the activation wizard.
-func (u user) wizard() bool { return u.kind == userActivate || u.kind == userCode }
-
 // class names the username for the log without revealing a code or what
 // an unknown user typed (it may be a password typed in the wrong place).
 func (u user) class() string {

@@ -31,8 +31,5 @@ func TestParseUser(t *testing.T) {
 			t.Errorf("parseUser(%q) = %+v (class %q); want kind %d, code %q, plain %v, class %q",
 				tc.name, u, u.class(), tc.kind, tc.code, tc.plain, tc.class)
 		}
-		if u.wizard() != (tc.kind == userActivate || tc.kind == userCode) {
-			t.Errorf("parseUser(%q).wizard() = %v", tc.name, u.wizard())
-		}
 	}
 }

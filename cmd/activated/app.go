@@ -135,7 +135,7 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		return nil, err
 	}
 	a.ssh, err = sshapp.New(sshapp.Config{
-		Listen: cfg.SSH.Listen, HostKey: key, StaffKeysFile: cfg.SSH.StaffAuthorizedKeys,
+		HostKey: key, StaffKeysFile: cfg.SSH.StaffAuthorizedKeys,
 		IdleTimeout: cfg.SSH.IdleTimeout.Duration, MaxTimeout: cfg.SSH.MaxTimeout.Duration,
 		HandshakeTimeout: cfg.SSH.HandshakeTimeout.Duration, MaxSessions: cfg.SSH.MaxSessions,
 		ConnPerMinute: connPerMinute(cfg.SSH.ConnectionsPerMinute),
