@@ -111,17 +111,6 @@ func Error(lang string, err error, restart string) string {
 	return T(lang, "err.internal")
 }
 
-// Deadline writes a deadline for a person: "jeudi 26 novembre à 23:59".
-func Deadline(lang string, t time.Time, loc *time.Location) string {
-	t = t.In(loc)
-	if lang == "fr" {
-		days := []string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"}
-		months := []string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
-		return fmt.Sprintf("%s %d %s à %s", days[t.Weekday()], t.Day(), months[t.Month()-1], t.Format("15:04"))
-	}
-	return t.Format("Monday 2 January at 15:04")
-}
-
 // RuleText is the checklist line of a password rule.
 func RuleText(lang string, r flow.Rule, p flow.PasswordPolicy) string {
 	switch r {
