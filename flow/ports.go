@@ -88,6 +88,7 @@ var (
 	ErrOrder            = errors.New("step: not available yet")
 	ErrNotAccepted      = errors.New("charter: not accepted")
 	ErrInvalidAddress   = errors.New("mail address: invalid")
+	ErrRedirectLoop     = errors.New("mail address: the institution's own domain")
 	ErrInvalidLogin     = errors.New("login: invalid")
 	ErrPasswordPolicy   = errors.New("password: does not meet the policy")
 	ErrUnavailable      = errors.New("directory unavailable")

@@ -323,8 +323,21 @@ func (s *Service) findCode(code string, c Client) (string, Code, error) {
 // Open starts a session on the dossier a code belongs to: an invitation or
 // recovery code proves the recovery address (step 2), a redirect code
 // proves the redirect (step 6). The returned session must be closed.
+//
+// The session shows c.Lang when set (and saves it for the mails to come),
+// else the language saved in the dossier.
 func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, error) {
-	norm, rec, err := s.findCode(code, c)
+	return s.OpenFor(ctx, "", code, c)
+}
+
+// OpenFor is Open for the login typed at step 1: a code of another login
+// is wrong. login "" accepts the code of any login.
+func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*Session, error) {
+	norm, rec, err := s.findCode(CodeFromPaste(code), c)
+	if err == nil && login != "" && rec.Login != NormalizeLogin(login) {
+		s.wrongRate.Hit(c.Remote, s.clock.Now())
+		err = ErrCodeWrong
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +352,12 @@ func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, er
 		if d.Opened.IsZero() {
 			d.Opened = s.clock.Now()
 		}
+		if c.Lang != "" {
+			d.Lang = c.Lang
+		}
+		x.mu.Lock()
+		x.client.Lang = s.lang(c, d)
+		x.mu.Unlock()
 		return nil
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"activated/flow"
+	"activated/internal/sanitize"
 )
 
 // Langs are the supported languages, default first.
@@ -95,6 +96,7 @@ func Error(lang string, err error, restart string) string {
 		{flow.ErrOrder, "err.order"},
 		{flow.ErrNotAccepted, "err.charter"},
 		{flow.ErrInvalidAddress, "err.address"},
+		{flow.ErrRedirectLoop, "err.address.own"},
 		{flow.ErrInvalidLogin, "err.login"},
 		{flow.ErrPasswordPolicy, "err.password.policy"},
 		{flow.ErrUnavailable, "err.unavailable"},
@@ -134,4 +136,31 @@ func StepIndicator(lang string, s flow.Step) string {
 		return T(lang, "step.indicator.done")
 	}
 	return T(lang, "step.indicator", int(s), flow.TotalSteps)
+}
+
+// Say is a step's sentence in lang; host and port make the "ssh CODE@host"
+// command the sentence may carry. A key with a variant for the mode
+// (key+"."+mode, e.g. "charter.intro.plain") uses it.
+func Say(lang, mode string, s flow.Sentence, host string, port int) string {
+	key := s.Key
+	if _, ok := catalogues[lang][key+"."+mode]; ok && mode != "" {
+		key += "." + mode
+	}
+	switch {
+	case s.Command:
+		return T(lang, key, Command(T(lang, "code.user"), host, port))
+	case s.Arg != "":
+		return T(lang, key, sanitize.Text(s.Arg))
+	}
+	return T(lang, key)
+}
+
+// Ended is the sentence of a session the user left: how to come back, with
+// the code from the mail once one was sent (sent), else from the start.
+func Ended(lang string, sent bool, host string, port int) string {
+	user := "activate"
+	if sent {
+		user = T(lang, "code.user")
+	}
+	return T(lang, "session.ended", Command(user, host, port))
 }

@@ -66,7 +66,7 @@ func newEnv(t *testing.T, accounts ...flow.Account) *env {
 		accounts = []flow.Account{{
 			DN: "uid=jdupont,ou=people,dc=example,dc=org", Login: "jdupont",
 			GivenName: "Jean", Surname: "Dupont", DisplayName: "Jean Dupont",
-			RecoveryMails: []string{"jean@example.net"}, Affiliations: []string{"staff"},
+			Mail: "jean.dupont@univ.example.org", RecoveryMails: []string{"jean@example.net"}, Affiliations: []string{"staff"},
 		}}
 	}
 	dir := flowtest.NewDirectory(accounts...)
@@ -653,7 +653,7 @@ func TestQuitClosesSession(t *testing.T) {
 	}
 	h.send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*probe).m
-	if fm.final != i18n.T("en", "session.ended") {
+	if fm.final != i18n.Ended("en", true, "", 0) {
 		t.Fatalf("final text %q", fm.final)
 	}
 	cleanup()
