@@ -176,7 +176,7 @@ type harness struct {
 
 func (e *env) start(t *testing.T, opts Options, w, h int) *harness {
 	t.Helper()
-	if opts.Client.Lang == "" {
+	if opts.Client == (flow.Client{}) {
 		opts.Client = flow.Client{Remote: "192.0.2.1:1234", Actor: "user", Lang: "en"}
 	}
 	if opts.PublicHost == "" {
