@@ -358,6 +358,11 @@ func (r *run) mailbox(v flow.StepView) error {
 		if err := r.op(r.x.ChooseMailbox(redirect, keep)); err != errRetry {
 			return err
 		}
+		// Refused: ask again with what was just typed as the defaults.
+		redirectDef, v.Redirect, v.KeepCopy = ptr(yes), yes, keep
+		if yes {
+			v.Address = redirect
+		}
 	}
 }
 
