@@ -75,28 +75,28 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // Errors a front end turns into a sentence in the user's language.
 var (
-	ErrNotFound         = errors.New("not found")
-	ErrNoAccount        = errors.New("no such account")
-	ErrCodeWrong        = errors.New("code: unknown")
-	ErrCodeExpired      = errors.New("code: expired")
-	ErrCodeUsed         = errors.New("code: already used")
-	ErrCodeSuperseded   = errors.New("code: replaced by a newer one")
-	ErrCodeRevoked      = errors.New("code: revoked")
-	ErrCodeFinished     = errors.New("code: the account is already activated")
-	ErrBusy             = errors.New("dossier: open in another session")
-	ErrClosed           = errors.New("session: closed")
-	ErrOrder            = errors.New("step: not available yet")
-	ErrNotAccepted      = errors.New("charter: not accepted")
-	ErrInvalidAddress   = errors.New("mail address: invalid")
-	ErrInvalidLogin     = errors.New("login: invalid")
-	ErrPasswordPolicy   = errors.New("password: does not meet the policy")
-	ErrUnavailable      = errors.New("directory unavailable")
+	ErrNotFound       = errors.New("not found")
+	ErrNoAccount      = errors.New("no such account")
+	ErrCodeWrong      = errors.New("code: unknown")
+	ErrCodeExpired    = errors.New("code: expired")
+	ErrCodeUsed       = errors.New("code: already used")
+	ErrCodeSuperseded = errors.New("code: replaced by a newer one")
+	ErrCodeRevoked    = errors.New("code: revoked")
+	ErrCodeFinished   = errors.New("code: the account is already activated")
+	ErrBusy           = errors.New("dossier: open in another session")
+	ErrClosed         = errors.New("session: closed")
+	ErrOrder          = errors.New("step: not available yet")
+	ErrNotAccepted    = errors.New("charter: not accepted")
+	ErrInvalidAddress = errors.New("mail address: invalid")
+	ErrInvalidLogin   = errors.New("login: invalid")
+	ErrPasswordPolicy = errors.New("password: does not meet the policy")
+	ErrUnavailable    = errors.New("directory unavailable")
 	// ErrMisconfigured: the directory refused for a reason that waiting
 	// will not cure (it demands encryption, a grant is missing, the schema
 	// lacks an attribute, the service account cannot bind): the IT staff
 	// must change its configuration or ours. The error says what to fix;
 	// the dossier is kept, and the user is told the staff know.
-	ErrMisconfigured = errors.New("directory configuration error")
+	ErrMisconfigured    = errors.New("directory configuration error")
 	ErrAlreadyActivated = errors.New("account already activated")
 	ErrExists           = errors.New("account already exists")
 	ErrFinishing        = errors.New("the user is finishing the activation right now: try again in a minute")
