@@ -95,6 +95,9 @@ func (d *Directory) SetPassword(ctx context.Context, a flow.Account, password st
 	}
 	err := d.do(ctx, false, needPassword, func(c *ldap.Conn) error {
 		pp, err := passwordModify(c, a.DN, password)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultConstraintViolation) && strings.TrimSpace(diagnostic(err)) == unexplained389 {
+			pp, err = explain389(c, a.DN, password)
+		}
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultConstraintViolation) {
 			return refusal(pp, diagnostic(err))
 		}

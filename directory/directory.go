@@ -219,22 +219,6 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Check connects, binds as the service account and reads the people base,
-// on a connection of its own.
-func (d *Directory) Check(ctx context.Context) error {
-	c, err := d.dial(ctx)
-	if err != nil {
-		return fmt.Errorf("ldap %s: %w", d.cfg.URL, err)
-	}
-	defer c.Close()
-	_, err = c.Search(ldap.NewSearchRequest(d.cfg.PeopleBase, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
-		1, d.timeLimit(), false, "(objectClass=*)", []string{"1.1"}, nil))
-	if err != nil {
-		return fmt.Errorf("ldap %s: read %s as %s: %w", d.cfg.URL, d.cfg.PeopleBase, d.cfg.BindDN, err)
-	}
-	return nil
-}
-
 // Close closes the connection; later operations fail.
 func (d *Directory) Close() error {
 	d.mu.Lock()

@@ -429,7 +429,7 @@ func TestUnreachable(t *testing.T) {
 	if _, err := d.Lookup(t.Context(), "jdupont"); !errors.Is(err, flow.ErrUnavailable) {
 		t.Errorf("Lookup: %v, want ErrUnavailable", err)
 	}
-	if err := d.Check(t.Context()); err == nil {
+	if _, err := d.Check(t.Context()); err == nil {
 		t.Errorf("Check succeeded")
 	}
 }
@@ -551,11 +551,11 @@ func TestCreate(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	s := slapd.StartT(t, people...)
-	if err := newDir(t, s).Check(t.Context()); err != nil {
+	if _, err := newDir(t, s).Check(t.Context()); err != nil {
 		t.Errorf("Check: %v", err)
 	}
 	bad := newDir(t, s, func(c *Config) { c.BindPassword = "wrong" })
-	if err := bad.Check(t.Context()); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+	if _, err := bad.Check(t.Context()); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 		t.Errorf("Check with a wrong password: %v", err)
 	}
 	// Waiting will not cure a wrong password: a configuration error, saying so.
@@ -564,12 +564,12 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Lookup with a wrong bind password: %v, want ErrMisconfigured", err)
 	}
 	noBase := newDir(t, s, func(c *Config) { c.PeopleBase = "ou=nowhere,dc=example,dc=org" })
-	if err := noBase.Check(t.Context()); err == nil {
+	if _, err := noBase.Check(t.Context()); err == nil {
 		t.Errorf("Check with a missing people base succeeded")
 	}
 	// This server has no TLS: StartTLS must fail, never fall back to clear.
 	tls := newDir(t, s, func(c *Config) { c.StartTLS = true })
-	if err := tls.Check(t.Context()); err == nil {
+	if _, err := tls.Check(t.Context()); err == nil {
 		t.Errorf("StartTLS to a server without TLS succeeded")
 	}
 }
@@ -594,7 +594,7 @@ func TestTLS(t *testing.T) {
 		{"ldaps to the plain port", func(c *Config) { c.URL, c.CAFile = strings.Replace(s.URL, "ldap:", "ldaps:", 1), s.CAFile }, false},
 	} {
 		d := newDir(t, s, func(c *Config) { c.Timeout = 5 * time.Second }, tc.edit)
-		err := d.Check(t.Context())
+		_, err := d.Check(t.Context())
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: Check = %v, want ok=%v", tc.name, err, tc.ok)
 			continue

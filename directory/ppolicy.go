@@ -49,25 +49,47 @@ func passwordModify(c *ldap.Conn, dn, password string) (int, error) {
 	req := ldap.NewExtendedRequest(oidPasswordModify, val)
 	req.Controls = []ldap.Control{ldap.NewControlBeheraPasswordPolicy()}
 	_, err := c.Extended(req)
-	if err == nil {
-		return ppNone, nil
-	}
+	return policyError(err), err
+}
+
+// policyError returns the error value of the password policy control in
+// the result that err carries (ppNone when there is none).
+func policyError(err error) int {
 	var le *ldap.Error
 	if !errors.As(err, &le) || le.Packet == nil || len(le.Packet.Children) < 3 {
-		return ppNone, err
+		return ppNone
 	}
 	for _, p := range le.Packet.Children[2].Children {
 		ctl, derr := ldap.DecodeControl(p)
 		if pp, ok := ctl.(*ldap.ControlBeheraPasswordPolicy); derr == nil && ok {
-			return int(pp.Error), err
+			return int(pp.Error)
 		}
 	}
-	return ppNone, err
+	return ppNone
+}
+
+// unexplained389 is all 389-ds says when its policy refuses a Password
+// Modify; it gives the reason on a Modify of userPassword only.
+const unexplained389 = "Failed to update password"
+
+// explain389 asks 389-ds why it refused: the same password as a Modify of
+// userPassword, which 389 checks against the same policy and hashes (it
+// never stores a cleartext value), and refuses with the reason ("password
+// must be at least 20 characters long"). Should the Modify pass, the
+// password is set, which is what was asked.
+func explain389(c *ldap.Conn, dn, password string) (int, error) {
+	m := ldap.NewModifyRequest(dn, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
+	m.Replace("userPassword", []string{password})
+	err := c.Modify(m)
+	return policyError(err), err
 }
 
 // minLengthText finds the length a directory's text requires: 389-ds
 // says "password must be at least 20 characters long".
 var minLengthText = regexp.MustCompile(`(?i)at least (\d+) (?:characters|chars)`)
+
+// historyText is 389-ds' "password in history".
+var historyText = regexp.MustCompile(`(?i)password in history`)
 
 // genericTexts are directory texts that say no more than the policy's
 // error value (OpenLDAP's ppolicy, 389-ds' Password Modify).
@@ -76,6 +98,7 @@ var genericTexts = []string{
 	"password fails quality checking policy",
 	"password is too short for policy",
 	"password is in history of old passwords",
+	"password in history",
 	"password is too young to change",
 	"invalid password syntax",
 	"constraint violation",
@@ -92,6 +115,9 @@ func refusal(pp int, text string) error {
 	if m := minLengthText.FindStringSubmatch(text); m != nil {
 		pr.MinLength, _ = strconv.Atoi(m[1])
 		pr.Problem = flow.PasswordTooShort
+	}
+	if pp == ppNone && historyText.MatchString(text) { // 389-ds sends no control then
+		pp = ppInHistory
 	}
 	switch pp {
 	case ppTooShort:

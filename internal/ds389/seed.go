@@ -55,6 +55,9 @@ func (s *Server) seed(opts Options) error {
 	policy := ldap.NewModifyRequest("cn=config", nil)
 	policy.Replace("passwordCheckSyntax", []string{"on"})
 	policy.Replace("passwordMinLength", []string{strconv.Itoa(minLen)})
+	// activated's own rules judge strength; 389's default of 3 character
+	// categories would refuse passphrases (1 is its least).
+	policy.Replace("passwordMinCategories", []string{"1"})
 	policy.Replace("passwordHistory", []string{"on"})
 	policy.Replace("passwordInHistory", []string{strconv.Itoa(slapd.PolicyInHistory)})
 	if err := c.Modify(policy); err != nil {
