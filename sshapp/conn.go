@@ -133,8 +133,9 @@ func (c *loggedConn) closeUnlessSession() {
 	}
 }
 
+// Close records the connection's end, then closes it: a client that sees
+// it closed finds its penalty already counted.
 func (c *loggedConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() {
 		if t := c.timer.Load(); t != nil {
 			t.Stop()
@@ -167,7 +168,7 @@ func (c *loggedConn) Close() error {
 		c.door.closed(c, cost)
 		c.closed()
 	})
-	return err
+	return c.Conn.Close()
 }
 
 // cost is what the connection's source is charged, by how it ended

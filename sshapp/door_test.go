@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -337,5 +339,112 @@ func TestPenalizedSourceIsToldWhy(t *testing.T) {
 	// Another address is not affected.
 	if err := reachStep1(f, "127.0.0.2"); err != nil {
 		t.Fatalf("another address: %v", err)
+	}
+}
+
+func TestStaffKeysFileMadeUnsafeRefused(t *testing.T) {
+	f := startServer(t, nil)
+	staffRuns := func() bool {
+		c, err := f.dial(t, "staff", gossh.PublicKeys(f.staffKey))
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_, _, status := run(t, c, "list", nil)
+		if status == 3 {
+			<-f.calls
+		}
+		return status == 3
+	}
+	if !staffRuns() {
+		t.Fatal("staff refused with a safe file")
+	}
+	// A chmod changes neither the size nor the modification time.
+	for _, tc := range []struct {
+		path string
+		mode os.FileMode
+	}{
+		{f.keysFile, 0o666},
+		{f.keysFile, 0o620},
+		{filepath.Dir(f.keysFile), 0o777},
+	} {
+		st, err := os.Stat(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(tc.path, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		if staffRuns() {
+			t.Errorf("staff accepted with %s mode %04o", tc.path, tc.mode)
+		}
+		if err := os.Chmod(tc.path, st.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+		if !staffRuns() {
+			t.Errorf("staff refused after %s was made safe again", tc.path)
+		}
+	}
+	if !strings.Contains(f.logs.String(), "chmod go-w") {
+		t.Errorf("the log does not say how to fix the mode:\n%s", f.logs.String())
+	}
+}
+
+// follow starts a staff session that runs until the server ends it, and
+// returns its stderr and a channel closed when it ends.
+func follow(t *testing.T, f *sshFixture, key gossh.Signer) (*flowtest.Buffer, <-chan struct{}) {
+	t.Helper()
+	c := f.mustDial(t, "staff", gossh.PublicKeys(key))
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr flowtest.Buffer
+	s.Stdout, s.Stderr = &stdout, &stderr
+	if err := s.Start("follow"); err != nil {
+		t.Fatal(err)
+	}
+	<-f.calls
+	waitFor(t, "the follow command running", func() bool { return strings.Contains(stdout.String(), "following") })
+	ended := make(chan struct{})
+	go func() { s.Wait(); close(ended) }()
+	return &stderr, ended
+}
+
+func TestStaffKeyRemovedEndsItsSessions(t *testing.T) {
+	f := startServer(t, nil)
+	bob := newKey(t)
+	both := authorizedLine(f.staffKey, "alice@it") + authorizedLine(bob, "bob")
+	if err := os.WriteFile(f.keysFile, []byte(both), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, aliceEnded := follow(t, f, f.staffKey)
+	bobErr, bobEnded := follow(t, f, bob)
+
+	if err := os.WriteFile(f.keysFile, []byte(authorizedLine(f.staffKey, "alice@it")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bobEnded:
+	case <-time.After(waitLimit):
+		t.Fatal("bob's session outlived the removal of his key")
+	}
+	if !strings.Contains(bobErr.String(), i18n.T("fr", "ssh.keyremoved")) {
+		t.Errorf("bob was told %q", bobErr.String())
+	}
+	select {
+	case <-aliceEnded:
+		t.Fatal("alice's session ended though her key is still listed")
+	default:
+	}
+
+	// A file made world-writable ends every staff session.
+	if err := os.Chmod(f.keysFile, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-aliceEnded:
+	case <-time.After(waitLimit):
+		t.Fatal("a staff session outlived the file being made world-writable")
 	}
 }

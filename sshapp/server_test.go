@@ -107,6 +107,11 @@ func startServer(t testing.TB, edit func(*sshapp.Config)) *sshFixture {
 	}
 	staff := func(ctx context.Context, who sshapp.Staff, args []string, _ io.Reader, stdout, _ io.Writer) int {
 		f.calls <- staffCall{who, args}
+		if len(args) > 0 && args[0] == "follow" { // like audit --follow: until ctx ends
+			io.WriteString(stdout, "following\n")
+			<-ctx.Done()
+			return 0
+		}
 		io.WriteString(stdout, "hello "+who.Name+"\n")
 		return 3
 	}
