@@ -37,6 +37,7 @@ type connRecord struct {
 	channels int // session channels open now
 	sessions int // session channels opened in all
 	outcome  string
+	done     map[string]bool // see once
 }
 
 func recordOf(ctx ssh.Context) *connRecord {
@@ -59,6 +60,20 @@ func (r *connRecord) auth(u user, err error) bool {
 	first := !r.authOK
 	r.authOK = true
 	return first
+}
+
+// once reports whether what has not happened yet on this connection.
+func (r *connRecord) once(what string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done[what] {
+		return false
+	}
+	if r.done == nil {
+		r.done = map[string]bool{}
+	}
+	r.done[what] = true
+	return true
 }
 
 // hasSessions reports whether the connection has opened a session.

@@ -45,6 +45,7 @@ const (
 // penalty, so their memory is bounded.
 type door struct {
 	max, perSource int // < 0: no cap
+	maxPenalized   int
 	now            func() time.Time
 
 	mu       sync.Mutex
@@ -56,7 +57,7 @@ type door struct {
 
 func newDoor(max, perSource int) *door {
 	return &door{
-		max: max, perSource: perSource, now: time.Now,
+		max: max, perSource: perSource, maxPenalized: maxPenalized, now: time.Now,
 		startups: map[*loggedConn]struct{}{}, bySource: map[string]int{},
 		explains: map[string]bool{}, penalty: map[string]time.Time{},
 	}
@@ -158,13 +159,13 @@ func (d *door) closed(c *loggedConn, cost time.Duration) {
 func (d *door) penalize(src string, cost time.Duration) {
 	now := d.now()
 	until, ok := d.penalty[src]
-	if !ok && len(d.penalty) >= maxPenalized {
+	if !ok && len(d.penalty) >= d.maxPenalized {
 		for s, u := range d.penalty {
 			if !now.Before(u) {
 				delete(d.penalty, s)
 			}
 		}
-		if len(d.penalty) >= maxPenalized {
+		if len(d.penalty) >= d.maxPenalized {
 			return
 		}
 	}

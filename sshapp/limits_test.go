@@ -149,11 +149,12 @@ func TestDoorSilentConnectionsPenalized(t *testing.T) {
 
 func TestDoorPenaltyTableBounded(t *testing.T) {
 	d := newTestDoor(t, -1, -1)
-	for i := range maxPenalized + 100 {
+	d.maxPenalized = 1000
+	for i := range d.maxPenalized + 100 {
 		d.penalize(fmt.Sprintf("src%d", i), time.Minute)
 	}
-	if n := len(d.penalty); n > maxPenalized {
-		t.Fatalf("%d penalties kept, bound %d", n, maxPenalized)
+	if n := len(d.penalty); n > d.maxPenalized {
+		t.Fatalf("%d penalties kept, bound %d", n, d.maxPenalized)
 	}
 	d.now = d.now.Add(2 * time.Minute)
 	d.penalize("late", time.Minute)

@@ -284,6 +284,16 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 			}
 			return &gossh.Permissions{}, nil
 		},
+		// keyboard-interactive is never a way in. It is offered so that
+		// staff whose key is refused are told why (OpenSSH prints the
+		// instruction; it has no other place for text at that point).
+		KeyboardInteractiveCallback: func(c gossh.ConnMetadata, ask gossh.KeyboardInteractiveChallenge) (*gossh.Permissions, error) {
+			if parseUser(c.User()).kind == userStaff && !rec.explaining && rec.once("staffkey") {
+				msg := asciiFold(strings.ReplaceAll(bothLangs("ssh.staffkey"), "\r\n", "\n"))
+				_, _ = ask("", msg, nil, nil)
+			}
+			return nil, errNeedKey
+		},
 		AuthLogCallback: func(c gossh.ConnMetadata, method string, err error) {
 			if rec.auth(parseUser(c.User()), err) {
 				s.authenticated(ctx)
