@@ -108,8 +108,12 @@ var (
 	ErrRedirectConfirmed = errors.New("redirect confirmed: open the dossier with its own code")
 )
 
-// RateLimitError says how long to wait.
-type RateLimitError struct{ Wait time.Duration }
+// RateLimitError says how long to wait; Mails: it is the limit of mails
+// sent for one login (not of attempts).
+type RateLimitError struct {
+	Wait  time.Duration
+	Mails bool
+}
 
 func (e *RateLimitError) Error() string { return fmt.Sprintf("rate limited: retry in %s", e.Wait) }
 

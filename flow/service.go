@@ -20,7 +20,10 @@ type Config struct {
 	Password          PasswordPolicy
 	Institution       string
 	DefaultLang       string // "fr" or "en"
-	MailsPerHour      int    // per login, whatever the login; default 5
+	// Helpdesk ([activation] helpdesk, free text) is shown on every dead
+	// end (see DeadEnd).
+	Helpdesk     string
+	MailsPerHour int // per login, whatever the login; default 5
 	// WrongCodes per client address per WrongCodesWindow (default 50 per
 	// 15 min): generous, since one NAT address (a classroom) carries many
 	// honest typos, while 80-bit codes make any such number of guesses
@@ -216,7 +219,7 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 		return &RateLimitError{Wait: w.Round(time.Second) + time.Second}
 	}
 	if err := s.mailRate.Take(login, now); err != nil {
-		return err
+		return mailLimit(err)
 	}
 	s.beginRate.Hit(c.Remote, now)
 	a, err := s.lookup(ctx, login)

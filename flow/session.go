@@ -184,7 +184,7 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 				return nil
 			}
 			if err := s.redirectRate.Take(d.Login, s.clock.Now()); err != nil {
-				return err
+				return mailLimit(err)
 			}
 			return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{redirect}, s.lang(x.who(), d))
 		}
@@ -204,7 +204,7 @@ func (x *Session) ResendRedirect() error {
 			return ErrOrder
 		}
 		if err := s.redirectRate.Take(d.Login, s.clock.Now()); err != nil {
-			return err
+			return mailLimit(err)
 		}
 		return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{d.Redirect}, s.lang(x.who(), d))
 	})
@@ -360,7 +360,8 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 			return err
 		}
 		for _, to := range d.RecoveryMails {
-			m := Mail{Kind: MailActivated, To: to, Lang: s.lang(x.who(), d), Login: d.Login, Name: d.DisplayName, Created: now}
+			m := Mail{Kind: MailActivated, To: to, Lang: s.lang(x.who(), d), Login: d.Login, Name: d.DisplayName, Created: now,
+				Address: d.Redirect, Mailbox: d.Mail, KeepCopy: d.KeepCopy}
 			if _, err := tx.Enqueue(m); err != nil {
 				return err
 			}

@@ -257,3 +257,28 @@ func loops(d Dossier, addr string) bool {
 	a := strings.ToLower(addr)
 	return a == strings.ToLower(d.Mail) || strings.HasSuffix(a, strings.ToLower(d.Mail[at:])) || strings.HasSuffix(a, "."+strings.ToLower(d.Mail[at+1:]))
 }
+
+// mailLimit marks a rate limit as the limit of mails for one login.
+func mailLimit(err error) error {
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		rl.Mails = true
+	}
+	return err
+}
+
+// DeadEnd tells whether err leaves the user nothing to do on their own:
+// the dossier revoked or expired, a limit reached, the service unavailable.
+// Every such sentence gives the helpdesk.
+func DeadEnd(err error) bool {
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return true
+	}
+	for _, e := range []error{ErrCodeRevoked, ErrCodeExpired, ErrClosed, ErrUnavailable, ErrMisconfigured} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

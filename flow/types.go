@@ -167,7 +167,9 @@ type Mail struct {
 	Name        string    `json:"name,omitempty"` // display name for the greeting
 	Code        string    `json:"code,omitempty"`
 	Deadline    time.Time `json:"deadline,omitzero"`
-	Address     string    `json:"address,omitempty"` // the redirect being verified
+	Address     string    `json:"address,omitempty"` // the redirect being verified, or chosen (activation notice)
+	Mailbox     string    `json:"mailbox,omitempty"` // the institutional address (activation notice)
+	KeepCopy    bool      `json:"keep_copy,omitempty"`
 	Created     time.Time `json:"created"`
 	State       MailState `json:"state"`
 	Attempts    int       `json:"attempts"`

@@ -77,7 +77,10 @@ func Error(lang string, err error, restart string) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &rl):
-		return T(lang, "err.ratelimit", rl.Wait.Round(time.Second).String())
+		if rl.Mails {
+			return T(lang, "err.ratelimit.mails", Wait(lang, rl.Wait))
+		}
+		return T(lang, "err.ratelimit", Wait(lang, rl.Wait))
 	case errors.As(err, &pr):
 		return passwordRefused(lang, pr)
 	case errors.Is(err, flow.ErrMisconfigured):
@@ -195,4 +198,26 @@ func Ended(lang string, sent bool, host string, port int) string {
 		user = T(lang, "code.user")
 	}
 	return T(lang, "session.ended", Command(user, host, port))
+}
+
+// Wait is a waiting time in words, rounded up: "58 minutes", "40 seconds".
+func Wait(lang string, d time.Duration) string {
+	switch {
+	case d <= 59*time.Second:
+		return T(lang, "wait.seconds", max(1, int((d+time.Second-1)/time.Second)))
+	case d <= time.Minute:
+		return T(lang, "wait.minute")
+	}
+	return T(lang, "wait.minutes", int((d+time.Minute-1)/time.Minute))
+}
+
+// Explain is Error, followed on a dead end (flow.DeadEnd) by a line
+// saying who to ask for help when a helpdesk is configured. Each line is
+// sanitized.
+func Explain(lang string, err error, restart, helpdesk string) string {
+	s := sanitize.Text(Error(lang, err, restart))
+	if helpdesk != "" && flow.DeadEnd(err) {
+		s += "\n" + sanitize.Text(T(lang, "helpdesk", helpdesk))
+	}
+	return s
 }

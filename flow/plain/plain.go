@@ -127,9 +127,6 @@ func (r *run) end(err error) error {
 		return nil
 	case r.ctx.Err() != nil && errors.Is(err, r.ctx.Err()):
 		return err
-	case errors.Is(err, flow.ErrClosed):
-		r.line(r.t("err.closed"))
-		return nil
 	case flow.OpenEnds(err), r.x != nil && r.x.Ends(err):
 		r.fail(err)
 		return nil
@@ -590,7 +587,9 @@ func (r *run) label(key string) func() string {
 
 // fail prints the sentence for err.
 func (r *run) fail(err error) {
-	r.line(sanitize.Text(i18n.Error(r.lang, err, r.restart())))
+	for l := range strings.SplitSeq(i18n.Explain(r.lang, err, r.restart(), r.cfg.Helpdesk), "\n") {
+		r.line(l)
+	}
 }
 
 func (r *run) restart() string { return i18n.Command("activate", r.opts.PublicHost, r.opts.PublicPort) }

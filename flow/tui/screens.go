@@ -464,7 +464,7 @@ func (m *model) errText(err error) string {
 	if le, ok := err.(localErr); ok {
 		return i18n.T(m.lang, string(le))
 	}
-	return sanitize.Text(i18n.Error(m.lang, err, m.restart()))
+	return i18n.Explain(m.lang, err, m.restart(), m.svc.Config().Helpdesk)
 }
 
 func (m *model) doneText() string {

@@ -231,7 +231,7 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 			m.check = msg.check
 		}
 	case closedMsg:
-		return m.quit(i18n.T(m.lang, "err.closed"))
+		return m.quit(m.errText(flow.ErrClosed))
 	}
 	return nil
 }
