@@ -36,9 +36,10 @@ var en = map[string]string{
 	"code.restart": "To get a new code: %s",
 	"code.user":    "CODE",
 
-	"charter.intro":  "Read the institution's IT charter, then tick the box to accept it.",
-	"charter.accept": "I have read and accept the IT charter",
-	"charter.must":   "Tick the box to accept the charter before going on.",
+	"charter.intro":       "Read the institution's IT charter, then tick the box to accept it.",
+	"charter.intro.plain": "Read the institution's IT charter below, then answer y to accept it.",
+	"charter.accept":      "I have read and accept the IT charter",
+	"charter.must":        "Tick the box to accept the charter before going on.",
 
 	"directory.question.plain": "", // the question is the prompt
 	"directory.question":       "Do you want to appear in the institution's public directory?",

@@ -36,9 +36,10 @@ var fr = map[string]string{
 	"code.restart": "Pour recevoir un nouveau code : %s",
 	"code.user":    "CODE",
 
-	"charter.intro":  "Lisez la charte informatique de l'établissement, puis cochez la case pour l'accepter.",
-	"charter.accept": "J'ai lu et j'accepte la charte informatique",
-	"charter.must":   "Cochez la case pour accepter la charte avant de continuer.",
+	"charter.intro":       "Lisez la charte informatique de l'établissement, puis cochez la case pour l'accepter.",
+	"charter.intro.plain": "Lisez ci-dessous la charte informatique de l'établissement, puis répondez o pour l'accepter.",
+	"charter.accept":      "J'ai lu et j'accepte la charte informatique",
+	"charter.must":        "Cochez la case pour accepter la charte avant de continuer.",
 
 	"directory.question.plain": "", // la question est l'invite
 	"directory.question":       "Souhaitez-vous apparaître dans l'annuaire public de l'établissement ?",

@@ -599,11 +599,10 @@ func (r *run) header(s flow.Step) {
 	r.line(i18n.StepIndicator(r.lang, s) + " — " + i18n.StepTitle(r.lang, s))
 }
 
-// text prints a Markdown document as it is, line by line, sanitized.
+// text prints a Markdown document as clean text, line by line.
 func (r *run) text(md []byte) {
-	s := strings.TrimRight(strings.ReplaceAll(string(md), "\r\n", "\n"), "\n \t")
-	for l := range strings.SplitSeq(s, "\n") {
-		r.line(sanitize.Text(strings.ReplaceAll(l, "\t", "    ")))
+	for _, l := range mdText(md) {
+		r.line(l)
 	}
 }
 

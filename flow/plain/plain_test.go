@@ -808,3 +808,25 @@ func TestBackThroughSteps(t *testing.T) {
 		t.Fatalf("dossier %+v", d)
 	}
 }
+
+// The charter step reads as plain-mode text: no Markdown marks, no box to
+// tick; !en prints the step again in English, not only its prompt.
+func TestCharterTextAndLanguageReprint(t *testing.T) {
+	e := newEnv(t)
+	tm := e.start(e.opts("fr", false))
+	tm.answer("Identifiant> ", "carol\n")
+	tm.answerFn("Code reçu par mail> ", func() string { return e.code("carol", flow.MailRecovery) + "\n" })
+	tm.expect("répondez o pour l'accepter")
+	tm.answer("J'ai lu et j'accepte la charte informatique (o/n)> ", "!en\n")
+	tm.expect("Step 3 of 7 — IT charter\nRead the institution's IT charter below, then answer y to accept it.\n")
+	tm.answer("I have read and accept the IT charter (y/n)> ", "\x04")
+	out := tm.end()
+	for _, bad := range []string{"# Charte", "cochez", "tick the box"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output has %q:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(out, "\nCharte informatique\n") {
+		t.Errorf("the charter's title is not a line of its own:\n%s", out)
+	}
+}
