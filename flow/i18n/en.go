@@ -121,4 +121,13 @@ var en = map[string]string{
 	"err.activated":          "This account is already active.",
 	"err.redirect.confirmed": "Your redirect address is confirmed. To go on, reconnect with the code sent to your recovery address (or get a new one: %s).",
 	"err.internal":           "Something unexpected happened; nothing is lost. Try again in a few minutes.",
+	// The directory's password policy (draft-behera), then its own words.
+	"err.password.short.min": "The directory requires a password of at least %d characters: choose a longer one.",
+	"err.password.short":     "The directory finds this password too short: choose a longer one.",
+	"err.password.quality":   "The directory finds this password too weak, or too close to your name or login: choose a different one.",
+	"err.password.history":   "This password was already used on this account: choose one you have never used here.",
+	"err.password.young":     "This account's password was changed too recently for the directory to accept another change yet. Try again later; nothing is lost.",
+	"err.password.said":      "The directory says: \"%s\".",
+	"err.misconfigured":      "This cannot be finished now: the directory refused for a reason on the IT side, which waiting will not cure, and the IT staff have been told. Nothing is lost: your progress is kept.",
+	"err.helpdesk":           "Help: %s",
 }
