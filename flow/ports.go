@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -150,3 +151,14 @@ type HelpdeskError struct {
 
 func (e *HelpdeskError) Error() string { return e.Err.Error() }
 func (e *HelpdeskError) Unwrap() error { return e.Err }
+
+// logDirectory logs a directory failure: a configuration error at level
+// ERROR with what to fix (the IT staff must act; the user is told they
+// have been), an outage at WARN.
+func logDirectory(log *slog.Logger, msg, login string, err error) {
+	if errors.Is(err, ErrMisconfigured) {
+		log.Error(msg+": the directory's or activated's configuration must be fixed", "login", login, "err", err)
+		return
+	}
+	log.Warn(msg, "login", login, "err", err)
+}
