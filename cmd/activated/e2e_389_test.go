@@ -28,7 +28,15 @@ func TestE2E389(t *testing.T) {
 		URL: d.LDAPSURL, CAFile: d.CAFile, BindDN: d.ServiceDN, BindPassword: d.ServicePassword, PeopleDN: d.PeopleDN})
 	u := wizardAlex
 	tm := h.openTerm("activate", 80, 24, "en_US.UTF-8")
-	wizardWalk(h, tm, u, flow.StepLogin, flow.StepDone)
+	wizardWalk(h, tm, u, flow.StepLogin, flow.StepPassword)
+	// 17 characters: enough for activated's rules, not for 389's policy.
+	const short = "violet-canyon-7Qz"
+	tm.waitFor(wizardScreen(flow.StepPassword))
+	tm.send(short, keyEnter, short, keyEnter)
+	screen := tm.waitFor("at least 20 characters")
+	t.Logf("refused:\n%s", screen)
+	tm.send(keyCtrlU, keyTab, keyCtrlU) // empty both fields, the first one focused
+	wizardWalk(h, tm, u, flow.StepPassword, flow.StepDone)
 	tm.waitFor(wizardScreen(flow.StepDone), "Login: amartin")
 	tm.close()
 	c := dial389(t, d)
@@ -60,7 +68,7 @@ func TestE2E389(t *testing.T) {
 	wizardWalk(p, tm, v, flow.StepLogin, flow.StepPassword)
 	tm.waitFor(wizardScreen(flow.StepPassword))
 	tm.send(e2ePassword, keyEnter, e2ePassword, keyEnter)
-	screen := tm.waitFor("This cannot be finished now")
+	screen = tm.waitFor("This cannot be finished now")
 	t.Logf("screen:\n%s", screen)
 	if strings.Contains(screen, "Try again in a few minutes") {
 		t.Errorf("a configuration error reads as an outage:\n%s", screen)
