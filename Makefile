@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := slapd ldap-utils openssh-client 389-ds-base
 
-.PHONY: deps demo test build fuzz bench
+.PHONY: deps demo test build fuzz bench load
 
 # deps installs the Debian packages the demo and the tests run against:
 # a real slapd, a real 389 Directory Server (the tests start ns-slapd
@@ -32,3 +32,11 @@ fuzz:
 
 bench:
 	$(GO) test -run XXX -bench . -benchmem ./storage/ ./flow/
+
+# load runs cmd/activated-load: activated against a bare wish + bubbletea
+# server, interleaved, figures and ratios as a Markdown table (README,
+# "Benchmarks"). Minutes long; not part of test. LOAD_FLAGS adds flags,
+# e.g. make load LOAD_FLAGS="-idle 1000,10000 -modes idle".
+LOAD_FLAGS ?=
+load: deps
+	$(GO) run ./cmd/activated-load $(LOAD_FLAGS)

@@ -95,7 +95,10 @@ var en = map[string]string{
 	"ssh.stopping":     "The service is restarting; nothing is lost. Reconnect in a minute with the code from your mail: %s",
 	"ssh.noexec":       "This server runs no commands. To activate your account: %s",
 	"ssh.busy":         "Too many sessions at the moment: try again in a minute.",
-	"ssh.ratelimit":    "Too many connections from your address: try again in a minute.",
+	"ssh.full":         "The server is busy with too many connections being opened: try again in a minute.",
+	"ssh.penalized":    "Too many abandoned or failed connections came from your network lately: try again in a few minutes. If this persists, contact the helpdesk.",
+	"ssh.keyremoved":   "Your key was removed from the staff keys, or the file is no longer safe: session ended.",
+	"ssh.staffkey":     "Staff access needs a key listed in the server's staff keys file (and that file must be writable by its owner only). Yours is not accepted.",
 	"ssh.denied":       "Permission denied.",
 	"ssh.idle":         "Session closed after a long time without activity; nothing is lost. Reconnect with the code from your mail: %s",
 

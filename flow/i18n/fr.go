@@ -95,7 +95,10 @@ var fr = map[string]string{
 	"ssh.stopping":     "Le service redémarre ; rien n'est perdu. Reconnectez-vous dans une minute avec le code reçu par mail : %s",
 	"ssh.noexec":       "Ce serveur n'exécute aucune commande. Pour activer votre compte : %s",
 	"ssh.busy":         "Trop de sessions en ce moment : réessayez dans une minute.",
-	"ssh.ratelimit":    "Trop de connexions depuis votre adresse : réessayez dans une minute.",
+	"ssh.full":         "Le serveur reçoit trop de connexions en ce moment : réessayez dans une minute.",
+	"ssh.penalized":    "Trop de connexions abandonnées ou en échec sont venues de votre réseau récemment : réessayez dans quelques minutes. Si cela persiste, contactez l'assistance.",
+	"ssh.keyremoved":   "Votre clé a été retirée des clés du personnel, ou le fichier n'est plus sûr : session terminée.",
+	"ssh.staffkey":     "L'accès du personnel demande une clé inscrite dans le fichier des clés du personnel du serveur (modifiable par son seul propriétaire). La vôtre n'est pas acceptée.",
 	"ssh.denied":       "Accès refusé.",
 	"ssh.idle":         "Session fermée après une longue inactivité ; rien n'est perdu. Reconnectez-vous avec le code reçu par mail : %s",
 
