@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -146,12 +147,13 @@ func (e *PasswordRefusedError) Error() string {
 	return fmt.Sprintf("password refused by the directory (problem %d, min length %d): %s", e.Problem, e.MinLength, e.Reason)
 }
 
-// HelpdeskError adds the helpdesk contact to an error the user cannot
-// cure by waiting (ErrMisconfigured): the sentence names who to ask.
-type HelpdeskError struct {
-	Contact string // e.g. "helpdesk@example.org, 01 23 45 67 89"; "" = none configured
-	Err     error
+// logDirectory logs a directory failure: a configuration error at level
+// ERROR with what to fix (the IT staff must act; the user is told they
+// have been), an outage at WARN.
+func logDirectory(log *slog.Logger, msg, login string, err error) {
+	if errors.Is(err, ErrMisconfigured) {
+		log.Error(msg+": the directory's or activated's configuration must be fixed", "login", login, "err", err)
+		return
+	}
+	log.Warn(msg, "login", login, "err", err)
 }
-
-func (e *HelpdeskError) Error() string { return e.Err.Error() }
-func (e *HelpdeskError) Unwrap() error { return e.Err }

@@ -161,7 +161,7 @@ func (s *Service) lookup(ctx context.Context, login string) (Account, error) {
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err != nil && !errors.Is(err, ErrNoAccount) {
-		s.log.Warn("directory lookup", "login", login, "err", err)
+		logDirectory(s.log, "directory lookup", login, err)
 	}
 	return a, err
 }

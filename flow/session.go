@@ -270,7 +270,7 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 				_ = x.update("password-refused", "", func(Tx, *Dossier) error { return nil })
 				return err
 			}
-			s.log.Warn("set password", "login", x.login, "err", err)
+			logDirectory(s.log, "set password", x.login, err)
 			return fmt.Errorf("%w: set password: %w", ErrUnavailable, err)
 		}
 		if err := x.record("password-set", func(_ Tx, d *Dossier) error { d.PasswordSet = s.clock.Now(); return nil }); err != nil {
@@ -348,7 +348,7 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 	now := s.clock.Now()
 	act := Activation{When: now.In(s.cfg.Location), CharterVersion: d.CharterVersion, Public: d.PublicDirectory, Redirect: d.Redirect, KeepCopy: d.KeepCopy}
 	if err := s.dir.Activate(ctx, a, act); err != nil {
-		s.log.Warn("activate", "login", x.login, "err", err)
+		logDirectory(s.log, "activate", x.login, err)
 		if !errors.Is(err, ErrUnavailable) {
 			err = fmt.Errorf("%w: activate: %w", ErrUnavailable, err)
 		}

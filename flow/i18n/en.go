@@ -141,5 +141,4 @@ var en = map[string]string{
 	"err.password.young":     "This account's password was changed too recently for the directory to accept another change yet. Try again later; nothing is lost.",
 	"err.password.said":      "The directory says: \"%s\".",
 	"err.misconfigured":      "This cannot be finished now: the directory refused for a reason on the IT side, which waiting will not cure, and the IT staff have been told. Nothing is lost: your progress is kept.",
-	"err.helpdesk":           "Help: %s",
 }

@@ -141,5 +141,4 @@ var fr = map[string]string{
 	"err.password.young":     "Le mot de passe de ce compte a été changé trop récemment pour que l'annuaire accepte déjà un nouveau changement. Réessayez plus tard ; rien n'est perdu.",
 	"err.password.said":      "L'annuaire indique : « %s ».",
 	"err.misconfigured":      "L'opération ne peut pas aboutir pour l'instant : l'annuaire a refusé pour une raison qui relève du service informatique, et attendre n'y changera rien. Le service informatique a été prévenu. Rien n'est perdu : votre progression est conservée.",
-	"err.helpdesk":           "Assistance : %s",
 }

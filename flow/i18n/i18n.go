@@ -84,13 +84,9 @@ func Error(lang string, err error, restart string) string {
 	case errors.As(err, &pr):
 		return passwordRefused(lang, pr)
 	case errors.Is(err, flow.ErrMisconfigured):
-		// Before ErrUnavailable, which may wrap it too: waiting will not help.
-		s := T(lang, "err.misconfigured")
-		var hd *flow.HelpdeskError
-		if errors.As(err, &hd) && hd.Contact != "" {
-			s += " " + T(lang, "err.helpdesk", hd.Contact)
-		}
-		return s
+		// Before ErrUnavailable, which may wrap it too: waiting will not
+		// help. (A dead end: the front ends add the helpdesk.)
+		return T(lang, "err.misconfigured")
 	}
 	for _, e := range []struct {
 		err error

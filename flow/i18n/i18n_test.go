@@ -138,10 +138,6 @@ func TestMisconfiguredIsNotAnOutage(t *testing.T) {
 		if strings.Contains(s, "encrypted") {
 			t.Errorf("%s: the user reads the log's details: %q", lang, s)
 		}
-		hd := &flow.HelpdeskError{Contact: "helpdesk@example.org", Err: err}
-		if s := Error(lang, hd, ""); !strings.Contains(s, "helpdesk@example.org") || !strings.HasPrefix(s, T(lang, "err.misconfigured")) {
-			t.Errorf("%s with a helpdesk: %q", lang, s)
-		}
 	}
 }
 
