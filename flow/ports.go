@@ -75,25 +75,27 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // Errors a front end turns into a sentence in the user's language.
 var (
-	ErrNotFound         = errors.New("not found")
-	ErrNoAccount        = errors.New("no such account")
-	ErrCodeWrong        = errors.New("code: unknown")
-	ErrCodeExpired      = errors.New("code: expired")
-	ErrCodeUsed         = errors.New("code: already used")
-	ErrCodeSuperseded   = errors.New("code: replaced by a newer one")
-	ErrCodeRevoked      = errors.New("code: revoked")
-	ErrCodeFinished     = errors.New("code: the account is already activated")
-	ErrBusy             = errors.New("dossier: open in another session")
-	ErrClosed           = errors.New("session: closed")
-	ErrOrder            = errors.New("step: not available yet")
-	ErrNotAccepted      = errors.New("charter: not accepted")
-	ErrInvalidAddress   = errors.New("mail address: invalid")
-	ErrInvalidLogin     = errors.New("login: invalid")
+	ErrNotFound       = errors.New("not found")
+	ErrNoAccount      = errors.New("no such account")
+	ErrCodeWrong      = errors.New("code: unknown")
+	ErrCodeExpired    = errors.New("code: expired")
+	ErrCodeUsed       = errors.New("code: already used")
+	ErrCodeSuperseded = errors.New("code: replaced by a newer one")
+	ErrCodeRevoked    = errors.New("code: revoked")
+	ErrCodeFinished   = errors.New("code: the account is already activated")
+	ErrBusy           = errors.New("dossier: open in another session")
+	ErrClosed         = errors.New("session: closed")
+	ErrOrder          = errors.New("step: not available yet")
+	ErrNotAccepted    = errors.New("charter: not accepted")
+	ErrInvalidAddress = errors.New("mail address: invalid")
+	ErrInvalidLogin   = errors.New("login: invalid")
+	// ErrLoginIsCode answers Begin when what was typed as a login is a
+	// code: it is neither looked up nor logged.
+	ErrLoginIsCode      = errors.New("login: this is a code, not a login")
 	ErrPasswordPolicy   = errors.New("password: does not meet the policy")
 	ErrUnavailable      = errors.New("directory unavailable")
 	ErrAlreadyActivated = errors.New("account already activated")
 	ErrExists           = errors.New("account already exists")
-	ErrFinishing        = errors.New("the user is finishing the activation right now: try again in a minute")
 	// ErrRedirectConfirmed answers Open with a redirect code: the redirect
 	// is now verified, but such a code opens nothing (it went to an
 	// address the user typed, maybe wrongly): the user goes on with the

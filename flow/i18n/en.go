@@ -113,6 +113,7 @@ var en = map[string]string{
 	"err.charter":            "You must accept the charter to go on.",
 	"err.address":            "This mail address is not valid (example: firstname.lastname@example.com).",
 	"err.login":              "This login is not valid: letters, digits, dot, dash or underscore only.",
+	"err.login.code":         "This is a code, not a login. Type your login here; the code goes at the next step (or connect with ssh CODE@host, as in the mail).",
 	"err.password.policy":    "This password does not meet every rule above.",
 	"err.unavailable":        "The service is unavailable for a moment; nothing is lost. Try again in a few minutes.",
 	"err.activated":          "This account is already active.",

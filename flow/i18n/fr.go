@@ -113,6 +113,7 @@ var fr = map[string]string{
 	"err.charter":            "Vous devez accepter la charte pour continuer.",
 	"err.address":            "Cette adresse mail n'est pas valide (exemple : prenom.nom@exemple.fr).",
 	"err.login":              "Cet identifiant n'est pas valide : lettres, chiffres, point, tiret ou souligné uniquement.",
+	"err.login.code":         "Ceci est un code, pas un identifiant. Saisissez ici votre identifiant ; le code se saisit à l'étape suivante (ou connectez-vous avec ssh CODE@hôte, comme dans le courriel).",
 	"err.password.policy":    "Ce mot de passe ne respecte pas toutes les règles ci-dessus.",
 	"err.unavailable":        "Le service est momentanément indisponible ; rien n'est perdu. Réessayez dans quelques minutes.",
 	"err.activated":          "Ce compte est déjà activé.",

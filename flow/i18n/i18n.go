@@ -96,6 +96,7 @@ func Error(lang string, err error, restart string) string {
 		{flow.ErrNotAccepted, "err.charter"},
 		{flow.ErrInvalidAddress, "err.address"},
 		{flow.ErrInvalidLogin, "err.login"},
+		{flow.ErrLoginIsCode, "err.login.code"},
 		{flow.ErrPasswordPolicy, "err.password.policy"},
 		{flow.ErrUnavailable, "err.unavailable"},
 		{flow.ErrAlreadyActivated, "err.activated"},

@@ -33,7 +33,7 @@ func TestErrorSentences(t *testing.T) {
 	errs := []error{
 		flow.ErrCodeWrong, flow.ErrCodeExpired, flow.ErrCodeUsed, flow.ErrCodeSuperseded, flow.ErrCodeRevoked,
 		flow.ErrCodeFinished, flow.ErrBusy, flow.ErrClosed, flow.ErrOrder, flow.ErrNotAccepted, flow.ErrInvalidAddress,
-		flow.ErrInvalidLogin, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrAlreadyActivated,
+		flow.ErrInvalidLogin, flow.ErrLoginIsCode, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrAlreadyActivated,
 		&flow.RateLimitError{Wait: 90 * time.Second}, &flow.PasswordRefusedError{Reason: "too short"},
 		fmt.Errorf("wrapped: %w", flow.ErrCodeExpired), errors.New("boom"),
 	}
