@@ -88,7 +88,10 @@ var (
 	ErrOrder          = errors.New("step: not available yet")
 	ErrNotAccepted    = errors.New("charter: not accepted")
 	ErrInvalidAddress = errors.New("mail address: invalid")
-	ErrInvalidLogin   = errors.New("login: invalid")
+	// ErrAddressCharacters is an ErrInvalidAddress whose reason is a
+	// control, format or invisible character (a bidi override…).
+	ErrAddressCharacters = fmt.Errorf("%w: invisible or control characters", ErrInvalidAddress)
+	ErrInvalidLogin      = errors.New("login: invalid")
 	// ErrLoginIsCode answers Begin when what was typed as a login is a
 	// code: it is neither looked up nor logged.
 	ErrLoginIsCode      = errors.New("login: this is a code, not a login")

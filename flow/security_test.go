@@ -303,3 +303,32 @@ func TestDisconnectDuringFinish(t *testing.T) {
 		t.Errorf("%d notices queued", notices)
 	}
 }
+
+// A redirect address with a bidi override, a zero-width or another
+// invisible or control character is refused with its own reason, and
+// nothing changes.
+func TestRedirectWithHiddenCharactersRefused(t *testing.T) {
+	e := newEnv(t)
+	x := openAt(t, e, "amartin", flow.StepMailbox)
+	defer x.Close()
+	before := dossier(t, x)
+	for _, addr := range []string{
+		"alex\u202e@moc.example.net", "alex@exa\u202dmple.net", "al\u200bex@example.net", "alex@example.net\ufeff",
+		"alex\u2028@example.net", "alex\u00ad@example.net", "alex\u3164@example.net", "alex\u00a0@example.net",
+		"alex\x00@example.net", "alex\u0085@example.net", "alex@example.net\U000E0041",
+	} {
+		if _, ok := flow.ValidMail(addr); ok {
+			t.Errorf("ValidMail(%q) accepts it", addr)
+		}
+		if err := x.ChooseMailbox(addr, true); !errors.Is(err, flow.ErrAddressCharacters) || !errors.Is(err, flow.ErrInvalidAddress) {
+			t.Errorf("ChooseMailbox(%q) = %v, want ErrAddressCharacters", addr, err)
+		}
+	}
+	if err := x.ChooseMailbox("alex@", true); errors.Is(err, flow.ErrAddressCharacters) || !errors.Is(err, flow.ErrInvalidAddress) {
+		t.Errorf("a plainly malformed address: %v", err)
+	}
+	if after := dossier(t, x); after.MailboxChosen || after.Redirect != before.Redirect || len(e.mails()) != 1 {
+		t.Errorf("a refused address changed the dossier (%+v) or mailed (%d mails)", after, len(e.mails()))
+	}
+	must(t, x.ChooseMailbox("élodie@exemple.fr", true)) // letters of any script are fine
+}

@@ -141,9 +141,9 @@ func (x *Session) ChooseDirectory(public bool) error {
 // differs from every recovery address gets a code mailed to it (step 6).
 func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 	if redirect != "" {
-		var ok bool
-		if redirect, ok = ValidMail(redirect); !ok {
-			return ErrInvalidAddress
+		var err error
+		if redirect, err = CheckMail(redirect); err != nil {
+			return err
 		}
 	}
 	s := x.svc

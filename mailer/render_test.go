@@ -354,3 +354,23 @@ func TestNoticeMessageIDFollowsTheActivation(t *testing.T) {
 		t.Errorf("the Message-ID shows the login or the address: %s", first)
 	}
 }
+
+// Invisible and format characters in a name from the directory never reach
+// a mail header or body: a name cannot pass for another's.
+func TestRenderDropsFormatCharacters(t *testing.T) {
+	invisible := "\u200b\u200c\u200d\u2060\ufeff\u00ad\u2028\u2029\u202e\U000E0041\u3164"
+	m := flow.Mail{ID: 4, Kind: flow.MailActivated, To: "x@perso.example", Lang: "en", Login: "x",
+		Name: "Jeanne" + invisible + " Dupont", Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	raw, err := NewRenderer(testConfig(t, "127.0.0.1:25")).Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parseMessage(t, raw)
+	to, err := mail.ParseAddress(p.Header.Get("To"))
+	if err != nil || to.Name != "Jeanne Dupont" {
+		t.Errorf("To %q → %+v, %v", p.Header.Get("To"), to, err)
+	}
+	if strings.ContainsAny(p.Body, invisible) || !strings.Contains(p.Body, "Jeanne Dupont") {
+		t.Errorf("body holds an invisible character:\n%q", p.Body)
+	}
+}

@@ -112,6 +112,7 @@ var en = map[string]string{
 	"err.order":              "This step is not available yet.",
 	"err.charter":            "You must accept the charter to go on.",
 	"err.address":            "This mail address is not valid (example: firstname.lastname@example.com).",
+	"err.address.characters": "This address holds invisible or control characters (often from a copy and paste): type it again by hand.",
 	"err.login":              "This login is not valid: letters, digits, dot, dash or underscore only.",
 	"err.login.code":         "This is a code, not a login. Type your login here; the code goes at the next step (or connect with ssh CODE@host, as in the mail).",
 	"err.password.policy":    "This password does not meet every rule above.",

@@ -112,6 +112,7 @@ var fr = map[string]string{
 	"err.order":              "Cette étape n'est pas encore accessible.",
 	"err.charter":            "Vous devez accepter la charte pour continuer.",
 	"err.address":            "Cette adresse mail n'est pas valide (exemple : prenom.nom@exemple.fr).",
+	"err.address.characters": "Cette adresse contient des caractères invisibles ou de contrôle (souvent dus à un copier-coller) : saisissez-la à nouveau au clavier.",
 	"err.login":              "Cet identifiant n'est pas valide : lettres, chiffres, point, tiret ou souligné uniquement.",
 	"err.login.code":         "Ceci est un code, pas un identifiant. Saisissez ici votre identifiant ; le code se saisit à l'étape suivante (ou connectez-vous avec ssh CODE@hôte, comme dans le courriel).",
 	"err.password.policy":    "Ce mot de passe ne respecte pas toutes les règles ci-dessus.",

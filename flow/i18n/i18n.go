@@ -94,6 +94,7 @@ func Error(lang string, err error, restart string) string {
 		{flow.ErrClosed, "err.closed"},
 		{flow.ErrOrder, "err.order"},
 		{flow.ErrNotAccepted, "err.charter"},
+		{flow.ErrAddressCharacters, "err.address.characters"},
 		{flow.ErrInvalidAddress, "err.address"},
 		{flow.ErrInvalidLogin, "err.login"},
 		{flow.ErrLoginIsCode, "err.login.code"},
