@@ -216,8 +216,11 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	return nil
 }
 
-// sweep deletes code records a week past their deadline, hourly.
+// sweep deletes, hourly, code records a week past their deadline and
+// mails sent, failed or cancelled more than mailRetention ago (the audit
+// keeps what happened to them).
 func (a *app) sweep(ctx context.Context) {
+	const mailRetention = 30 * 24 * time.Hour
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -225,6 +228,11 @@ func (a *app) sweep(ctx context.Context) {
 			a.log.Error("sweep codes", "err", err)
 		} else if n > 0 {
 			a.log.Info("swept codes", "count", n)
+		}
+		if n, err := a.db.Prune(clock.Now(), mailRetention); err != nil {
+			a.log.Error("prune outbox", "err", err)
+		} else if n > 0 {
+			a.log.Info("pruned delivered and cancelled mails", "count", n)
 		}
 		select {
 		case <-ctx.Done():
