@@ -14,6 +14,13 @@ type Store interface {
 	View(fn func(Tx) error) error
 }
 
+// Batcher is a Store that can run concurrent small transactions in one
+// commit (Update semantics, but fn may run more than once, so it acts only
+// through its Tx). A Store without it gets Update.
+type Batcher interface {
+	Batch(fn func(Tx) error) error
+}
+
 // Tx is a store transaction. Values returned are copies: they stay valid
 // after the transaction.
 type Tx interface {

@@ -332,3 +332,37 @@ func TestRedirectWithHiddenCharactersRefused(t *testing.T) {
 	}
 	must(t, x.ChooseMailbox("élodie@exemple.fr", true)) // letters of any script are fine
 }
+
+// Logins that name no account leave no row each in the audit: one event a
+// minute counts them (and FlushAudit the rest, at shutdown).
+func TestUnknownLoginsCountedNotLogged(t *testing.T) {
+	e := newEnv(t)
+	counted := func() (rows, total int) {
+		t.Helper()
+		must(t, e.svc.Events(0, "", time.Time{}, func(ev flow.Event) error {
+			if ev.Action == "begin" && ev.Login == "" {
+				var n int
+				if _, err := fmt.Sscanf(ev.Detail, "%d unknown logins", &n); err != nil {
+					t.Errorf("detail %q: %v", ev.Detail, err)
+				}
+				rows, total = rows+1, total+n
+			}
+			return nil
+		}))
+		return rows, total
+	}
+	for i := range 30 {
+		must(t, e.svc.Begin(ctx, fmt.Sprintf("ghost%02d", i), flow.Client{Remote: fmt.Sprintf("198.51.100.%d:1", i+1)}))
+	}
+	if rows, _ := counted(); rows > 1 {
+		t.Errorf("%d audit rows for 30 unknown logins in a minute", rows)
+	}
+	e.clock.Add(time.Minute)
+	must(t, e.svc.Begin(ctx, "ghost99", user))
+	must(t, e.svc.Begin(ctx, "ghost98", user))
+	must(t, e.svc.FlushAudit())
+	must(t, e.svc.FlushAudit())
+	if rows, total := counted(); rows != 3 || total != 32 {
+		t.Errorf("%d rows counting %d unknown logins, want 3 rows counting 32", rows, total)
+	}
+}

@@ -105,6 +105,8 @@ type Service struct {
 	wrongRate    *limiter // per client Source: wrong codes
 
 	mu        sync.Mutex
+	unknown   int                      // logins typed that name no account, not yet in the audit
+	unknownAt time.Time                // when they were last written there
 	sessions  map[string]*Session      // login → the session editing it
 	finishing map[string]chan struct{} // logins whose Finish is under way → closed at its end
 	subs      map[chan string]struct{}
@@ -243,14 +245,12 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 	s.loginRate.Hit("", now)
 	a, err := s.lookup(ctx, login)
 	if errors.Is(err, ErrNoAccount) {
-		// What was typed is not recorded: it names no account and may be a
-		// code or a password typed in the wrong field.
-		return s.store.Update(func(tx Tx) error { return s.audit(tx, c, "begin", "", "unknown login: nothing sent") })
+		return s.unknownLogin(c)
 	}
 	if err != nil {
 		return err
 	}
-	err = s.store.Update(func(tx Tx) error {
+	err = s.batch(func(tx Tx) error {
 		d, err := tx.Dossier(login)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -285,6 +285,68 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 		s.changed(login)
 	}
 	return err
+}
+
+// batch runs fn in a transaction whose commit concurrent callers share,
+// when the store can.
+func (s *Service) batch(fn func(Tx) error) error {
+	if b, ok := s.store.(Batcher); ok {
+		return b.Batch(fn)
+	}
+	return s.store.Update(fn)
+}
+
+// unknownAudit is how often the audit gets one event counting the logins
+// typed that named no account.
+const unknownAudit = time.Minute
+
+// unknownLogin answers a login that names no account. What was typed is
+// not recorded (it may be a password typed in the wrong field); the audit
+// gets one event a minute with their number, not a row each. The answer
+// still waits for a commit, shared with whoever else writes at that moment,
+// so that it takes as long as for an existing login and tells nothing.
+func (s *Service) unknownLogin(c Client) error {
+	now := s.clock.Now()
+	s.mu.Lock()
+	s.unknown++
+	n, since := 0, s.unknownAt
+	if now.Sub(s.unknownAt) >= unknownAudit {
+		n, s.unknown, s.unknownAt = s.unknown, 0, now
+	}
+	s.mu.Unlock()
+	err := s.batch(func(tx Tx) error {
+		if n == 0 {
+			return nil
+		}
+		return s.auditUnknown(tx, c, n, since)
+	})
+	if err != nil && n > 0 {
+		s.mu.Lock()
+		s.unknown += n
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *Service) auditUnknown(tx Tx, c Client, n int, since time.Time) error {
+	detail := fmt.Sprintf("%d unknown logins: nothing sent", n)
+	if !since.IsZero() {
+		detail = fmt.Sprintf("%d unknown logins since %s: nothing sent", n, since.Format(time.RFC3339))
+	}
+	return s.audit(tx, c, "begin", "", detail)
+}
+
+// FlushAudit writes the unknown logins not yet counted in the audit (at
+// shutdown).
+func (s *Service) FlushAudit() error {
+	s.mu.Lock()
+	n, since := s.unknown, s.unknownAt
+	s.unknown, s.unknownAt = 0, s.clock.Now()
+	s.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	return s.store.Update(func(tx Tx) error { return s.auditUnknown(tx, Client{Actor: "system"}, n, since) })
 }
 
 // isCode tells whether what was typed at the login prompt is a code: it

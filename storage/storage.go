@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -108,6 +109,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	b.MaxBatchDelay = 2 * time.Millisecond // a login step waits this long at most for company
 	db := &DB{path: path, bolt: b, keys: k, enqueued: make(chan struct{}, 1)}
 	if err := db.migrate(); err != nil {
 		b.Close()
@@ -214,6 +216,35 @@ func (db *DB) Update(fn func(flow.Tx) error) error {
 		return fmt.Errorf("commit %s: %w", db.path, err)
 	}
 	if t.enqueued {
+		select {
+		case db.enqueued <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Batch is Update for many concurrent callers: their fns share one
+// transaction and one commit (bbolt's Batch, at most a few milliseconds
+// apart). fn may run more than once, so it must only act through its Tx.
+func (db *DB) Batch(fn func(flow.Tx) error) error {
+	var enqueued atomic.Bool
+	var fnErr error
+	err := db.bolt.Batch(func(btx *bolt.Tx) error {
+		t := &tx{db: db, btx: btx}
+		fnErr = fn(t)
+		if fnErr == nil && t.enqueued {
+			enqueued.Store(true)
+		}
+		return fnErr
+	})
+	if err != nil {
+		if fnErr != nil {
+			return fnErr
+		}
+		return fmt.Errorf("commit %s: %w", db.path, err)
+	}
+	if enqueued.Load() {
 		select {
 		case db.enqueued <- struct{}{}:
 		default:

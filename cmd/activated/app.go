@@ -246,6 +246,11 @@ func (a *app) close() {
 	if a.dir != nil {
 		a.dir.Close()
 	}
+	if a.svc != nil {
+		if err := a.svc.FlushAudit(); err != nil {
+			a.log.Error("audit: count of unknown logins", "err", err)
+		}
+	}
 	if a.db != nil {
 		a.db.Close()
 	}
