@@ -297,7 +297,11 @@ func idleMode(ctx context.Context, o options, both []*server) ([]row, error) {
 			if o.pprof && s.pprof != "" && err == nil {
 				var heap string
 				heap, err = s.profile(o.dir, "heap", 0)
-				fmt.Fprintf(os.Stderr, "profiles: %s %s\n", prof, heap)
+				var gor string
+				if err == nil {
+					gor, err = s.profile(o.dir, "goroutine", 0)
+				}
+				fmt.Fprintf(os.Stderr, "profiles: %s %s %s\n", prof, heap, gor)
 			}
 			closeAll(ts)
 			if err := firstErr(err, err1, err2); err != nil {
