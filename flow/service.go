@@ -92,6 +92,8 @@ type Service struct {
 	sessions  map[string]*Session // login → the session editing it
 	finishing map[string]bool     // logins whose Finish is talking to the directory
 	subs      map[chan string]struct{}
+	// checks holds a slot per password check running (passwordChecks).
+	checks chan struct{}
 }
 
 // New returns a Service. cfg's zero fields get their defaults.
@@ -104,6 +106,7 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 	}
 	return &Service{
 		cfg: cfg, store: store, dir: dir, clock: clock, log: log,
+		checks:       passwordChecks(),
 		mailRate:     newLimiter(cfg.MailsPerHour, time.Hour),
 		redirectRate: newLimiter(cfg.MailsPerHour, time.Hour),
 		beginRate:    newLimiter(cfg.BeginsPerAddress, cfg.BeginsWindow),

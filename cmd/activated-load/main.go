@@ -449,6 +449,12 @@ func activateMode(ctx context.Context, o options, act *activatedRun, bare *serve
 	if err != nil {
 		return nil, err
 	}
+	if o.pprof && act.pprof != "" { // a CPU profile of the first seconds of walks
+		go func() {
+			path, err := act.profile(o.dir, "profile", 5*time.Second)
+			fmt.Fprintf(os.Stderr, "activation profile: %s %v\n", path, err)
+		}()
+	}
 	mails := func() int { f, _ := filepath.Glob(filepath.Join(act.maildir, "new", "*")); return len(f) }
 	var per []time.Duration
 	s0, err := act.sample()

@@ -226,6 +226,9 @@ var unknownVar = regexp.MustCompile(`(ACTIVATED_[A-Z_]+): unknown variable`)
 func startActivated(ctx context.Context, dir, host string, accounts int, withPprof bool) (*activatedRun, error) {
 	r := &activatedRun{}
 	ad := filepath.Join(dir, "activated.d")
+	if err := os.RemoveAll(ad); err != nil { // a previous run's, with -dir
+		return nil, err
+	}
 	if err := os.MkdirAll(ad, 0o700); err != nil {
 		return nil, err
 	}
