@@ -2,14 +2,15 @@ package flow
 
 import (
 	"crypto/sha256"
-	"regexp"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/trustelem/zxcvbn"
+	"golang.org/x/text/unicode/norm"
 )
 
 // PasswordPolicy is the institution's password rule set. Defaults: 15 to
@@ -80,7 +81,10 @@ func (p PasswordPolicy) Check(pw, login string, context ...string) PasswordCheck
 		for _, c := range context {
 			inputs = append(inputs, strings.Fields(c)...)
 		}
-		score = strength(pw, n, inputs)
+		// What a guesser tries first counts for nothing: the score is that
+		// of what is left once the names, login and institution are taken
+		// out, accents and case aside ("Hélène Moreau Université").
+		score = strength(without(fold(pw), inputs), inputs)
 	}
 	return PasswordCheck{
 		Length: n,
@@ -94,18 +98,32 @@ func (p PasswordPolicy) Check(pw, login string, context ...string) PasswordCheck
 	}
 }
 
-// strength is zxcvbn's score of pw (n runes long), within the window
-// bound. A long password is first stripped of the guesser's words (login,
-// names): windows cut inside a repeated name would not recognise it.
-func strength(pw string, n int, inputs []string) int {
-	if n <= zxcvbnWindow {
-		return zxcvbn.PasswordStrength(pw, inputs).Score
-	}
-	for _, w := range inputs {
-		if utf8.RuneCountInString(w) >= 3 {
-			pw = regexp.MustCompile("(?i)"+regexp.QuoteMeta(w)).ReplaceAllString(pw, "")
+// fold lowers s and drops its accents.
+func fold(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(strings.ToLower(s)) {
+		if !unicode.Is(unicode.Mn, r) {
+			b.WriteRune(r)
 		}
 	}
+	return b.String()
+}
+
+// without is folded pw with every word of words (3 letters or more,
+// folded) taken out.
+func without(pw string, words []string) string {
+	for _, w := range words {
+		if w = fold(w); utf8.RuneCountInString(w) >= 3 {
+			pw = strings.ReplaceAll(pw, w, "")
+		}
+	}
+	return pw
+}
+
+// strength is zxcvbn's score of pw within the window bound: at most
+// zxcvbnWindow runes are scored in one piece; a longer pw gets the lower
+// score of its first and its last zxcvbnWindow runes.
+func strength(pw string, inputs []string) int {
 	r := []rune(pw)
 	if len(r) <= zxcvbnWindow {
 		return zxcvbn.PasswordStrength(pw, inputs).Score

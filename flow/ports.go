@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -88,6 +89,7 @@ var (
 	ErrOrder          = errors.New("step: not available yet")
 	ErrNotAccepted    = errors.New("charter: not accepted")
 	ErrInvalidAddress = errors.New("mail address: invalid")
+	ErrRedirectLoop   = errors.New("mail address: the institution's own domain")
 	ErrInvalidLogin   = errors.New("login: invalid")
 	ErrPasswordPolicy = errors.New("password: does not meet the policy")
 	ErrUnavailable    = errors.New("directory unavailable")
@@ -107,8 +109,12 @@ var (
 	ErrRedirectConfirmed = errors.New("redirect confirmed: open the dossier with its own code")
 )
 
-// RateLimitError says how long to wait.
-type RateLimitError struct{ Wait time.Duration }
+// RateLimitError says how long to wait; Mails: it is the limit of mails
+// sent for one login (not of attempts).
+type RateLimitError struct {
+	Wait  time.Duration
+	Mails bool
+}
 
 func (e *RateLimitError) Error() string { return fmt.Sprintf("rate limited: retry in %s", e.Wait) }
 
@@ -141,12 +147,13 @@ func (e *PasswordRefusedError) Error() string {
 	return fmt.Sprintf("password refused by the directory (problem %d, min length %d): %s", e.Problem, e.MinLength, e.Reason)
 }
 
-// HelpdeskError adds the helpdesk contact to an error the user cannot
-// cure by waiting (ErrMisconfigured): the sentence names who to ask.
-type HelpdeskError struct {
-	Contact string // e.g. "helpdesk@example.org, 01 23 45 67 89"; "" = none configured
-	Err     error
+// logDirectory logs a directory failure: a configuration error at level
+// ERROR with what to fix (the IT staff must act; the user is told they
+// have been), an outage at WARN.
+func logDirectory(log *slog.Logger, msg, login string, err error) {
+	if errors.Is(err, ErrMisconfigured) {
+		log.Error(msg+": the directory's or activated's configuration must be fixed", "login", login, "err", err)
+		return
+	}
+	log.Warn(msg, "login", login, "err", err)
 }
-
-func (e *HelpdeskError) Error() string { return e.Err.Error() }
-func (e *HelpdeskError) Unwrap() error { return e.Err }
