@@ -139,7 +139,7 @@ func run(o options, w io.Writer) error {
 		return err
 	}
 	limit := raiseFDs()
-	if need := uint64(slices.Max(o.idle))*2 + 200; limit < need {
+	if need := uint64(slices.Max(o.idle)) + 200; limit < need { // per process: the tool and each server
 		return fmt.Errorf("open files limit %d, %d needed for -idle %d: raise it (ulimit -Hn)", limit, need, slices.Max(o.idle))
 	}
 	tags := ""
