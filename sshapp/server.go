@@ -34,7 +34,7 @@ const (
 	DefaultIdleTimeout          = 15 * time.Minute
 	DefaultKeepAlive            = 15 * time.Second
 	DefaultMaxTimeout           = 2 * time.Hour
-	DefaultMaxSessions          = 256
+	DefaultMaxSessions          = 1000
 	DefaultMaxStartups          = 100
 	DefaultMaxStartupsPerSource = 20
 	DefaultSessionWait          = 30 * time.Second
