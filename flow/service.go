@@ -113,6 +113,8 @@ type Service struct {
 	sessions  map[string]*Session      // login → the session editing it
 	finishing map[string]chan struct{} // logins whose Finish is under way → closed at its end
 	subs      map[chan string]struct{}
+	// checks holds a slot per password check running (passwordChecks).
+	checks chan struct{}
 }
 
 // New returns a Service. cfg's zero fields get their defaults.
@@ -125,6 +127,7 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 	}
 	return &Service{
 		cfg: cfg, store: store, dir: dir, clock: clock, log: log,
+		checks:       passwordChecks(),
 		mailRate:     newLimiter(cfg.MailsPerHour, time.Hour),
 		redirectRate: newLimiter(cfg.MailsPerHour, time.Hour),
 		beginRate:    newLimiter(cfg.BeginsPerAddress, cfg.BeginsWindow),

@@ -2,9 +2,11 @@ package flow
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Session is one front end editing one dossier. Only one session edits a
@@ -17,6 +19,9 @@ type Session struct {
 
 	mu     sync.Mutex // the front end may switch language while an operation runs
 	client Client     // Lang: the language the user reads, never ""
+
+	// checked is the last password check's verdict.
+	checked checkCache
 }
 
 // who is the client, as of now.
@@ -235,9 +240,25 @@ func (x *Session) VerifyRedirect(code string) error {
 
 // CheckPassword evaluates a candidate password against the policy, with the
 // login, names and institution as what a guesser tries first.
+// At most a few checks run at once on the whole server (passwordChecks);
+// the session's last verdict is kept, by the password's hash.
 func (x *Session) CheckPassword(pw string) PasswordCheck {
+	key := sha256.Sum256([]byte(pw))
+	if c, ok := x.checked.get(key); ok {
+		return c
+	}
 	d, _ := x.Dossier()
-	return x.svc.cfg.Password.Check(pw, x.login, d.GivenName, d.Surname, d.DisplayName, x.svc.cfg.Institution)
+	x.svc.checks <- struct{}{}
+	c := x.svc.cfg.Password.Check(pw, x.login, d.GivenName, d.Surname, d.DisplayName, x.svc.cfg.Institution)
+	<-x.svc.checks
+	x.checked.put(key, c)
+	return c
+}
+
+// WatchPassword returns the live checker of a password field for this
+// session (see PasswordWatch).
+func (x *Session) WatchPassword() *PasswordWatch {
+	return newPasswordWatch(x.CheckPassword, PasswordPause, time.Sleep, time.Now)
 }
 
 // Finish is step 7 → 8: the directory sets the password, then the account

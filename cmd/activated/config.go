@@ -159,7 +159,7 @@ func DefaultConfig() *Config {
 			HostKey:              "/var/lib/activated/host_ed25519",
 			IdleTimeout:          Duration{10 * time.Minute},
 			MaxTimeout:           Duration{2 * time.Hour},
-			MaxSessions:          100,
+			MaxSessions:          1000, // ~1 GB of idle TUI sessions (README, Benchmarks)
 			MaxStartups:          100,
 			MaxStartupsPerSource: 20,
 			HandshakeTimeout:     Duration{30 * time.Second},

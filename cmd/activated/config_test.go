@@ -59,7 +59,7 @@ func TestDefaults(t *testing.T) {
 		{"ssh.staff_authorized_keys", c.SSH.StaffAuthorizedKeys, ""},
 		{"ssh.idle_timeout", c.SSH.IdleTimeout.Duration, 10 * time.Minute},
 		{"ssh.max_timeout", c.SSH.MaxTimeout.Duration, 2 * time.Hour},
-		{"ssh.max_sessions", c.SSH.MaxSessions, 100},
+		{"ssh.max_sessions", c.SSH.MaxSessions, 1000},
 		{"ssh.max_startups", c.SSH.MaxStartups, 100},
 		{"ssh.max_startups_per_source", c.SSH.MaxStartupsPerSource, 20},
 		{"ssh.connections_per_minute", c.SSH.ConnectionsPerMinute, 0},
