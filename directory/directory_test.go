@@ -19,6 +19,7 @@ import (
 
 	"activated/flow"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 )
 
 var people = []slapd.Account{
@@ -94,7 +95,7 @@ func canBind(s *slapd.Server, dn, pw string) error {
 }
 
 func TestLookup(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	ctx := t.Context()
 
@@ -121,7 +122,7 @@ func TestLookup(t *testing.T) {
 }
 
 func TestLookupFindsNothing(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	for _, login := range []string{"*)(uid=*", "jdupont)(|(uid=*", "*", "jdupont*", "j*", "", `\2a`, "nobody", "jdupont\x00"} {
 		if acc, err := d.Lookup(t.Context(), login); !errors.Is(err, flow.ErrNoAccount) {
@@ -173,7 +174,7 @@ func addReq(dn string, kv ...string) *ldap.AddRequest {
 var when = time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC).In(time.FixedZone("UTC+1", 3600))
 
 func TestActivate(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	ctx := t.Context()
@@ -226,7 +227,7 @@ func TestActivate(t *testing.T) {
 }
 
 func TestActivateChoices(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	// An entry without supannPerson: Activate adds the class.
@@ -274,7 +275,7 @@ func TestActivateChoices(t *testing.T) {
 }
 
 func TestActivateTwice(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	acc, err := d.Lookup(t.Context(), "mlefevre")
@@ -295,7 +296,7 @@ func TestActivateTwice(t *testing.T) {
 }
 
 func TestSetPasswordRefused(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	acc, err := d.Lookup(t.Context(), "pactif")
@@ -331,7 +332,7 @@ func TestSetPasswordRefused(t *testing.T) {
 }
 
 func TestSetPasswordOutsidePeople(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	for _, dn := range []string{s.ServiceDN, s.PeopleDN, "not a dn", ""} {
 		acc := flow.Account{DN: dn, Login: "x"}
@@ -354,7 +355,7 @@ func TestSetPasswordOutsidePeople(t *testing.T) {
 // A failure between SetPassword and Activate: the directory goes away, the
 // activation fails as unavailable, and a retry once it is back completes.
 func TestActivateAfterOutage(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	ctx := t.Context()
@@ -397,7 +398,7 @@ func TestActivateAfterOutage(t *testing.T) {
 }
 
 func TestLookupAfterRestart(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	if _, err := d.Lookup(t.Context(), "jdupont"); err != nil {
 		t.Fatal(err)
@@ -433,7 +434,7 @@ func TestUnreachable(t *testing.T) {
 }
 
 func TestCanceledContext(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -444,7 +445,7 @@ func TestCanceledContext(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	if _, err := d.Lookup(t.Context(), "jdupont"); err != nil {
 		t.Fatal(err)
@@ -458,7 +459,7 @@ func TestClosed(t *testing.T) {
 }
 
 func TestConcurrentLookups(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	var wg sync.WaitGroup
 	errs := make(chan error, 80)
@@ -484,7 +485,7 @@ func TestConcurrentLookups(t *testing.T) {
 }
 
 func TestCreate(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	ctx := t.Context()
@@ -548,7 +549,7 @@ func TestCreate(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	if err := newDir(t, s).Check(t.Context()); err != nil {
 		t.Errorf("Check: %v", err)
 	}
@@ -748,7 +749,7 @@ func (p *proxy) freeze() { p.mu.Lock(); p.gen++; p.mu.Unlock() }
 // adapter redials once and the lookup succeeds; a password change is not
 // repeated (it may have been applied) and reports the outage.
 func TestRedialAfterSilentFailure(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	p := startProxy(t, strings.TrimPrefix(s.URL, "ldap://"))
 	d := newDir(t, s, func(c *Config) { c.URL, c.Timeout = "ldap://"+p.l.Addr().String(), time.Second })
 	ctx := t.Context()

@@ -29,6 +29,7 @@ import (
 
 	"activated/internal/flowtest"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 	"activated/internal/smtptest"
 )
 
@@ -64,7 +65,7 @@ func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 		accounts = e2eAccounts()
 	}
 	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}}
-	h.ldap = slapd.StartT(t, accounts...)
+	h.ldap = slapdtest.Start(t, accounts...)
 	h.smtp = smtptest.StartT(t)
 	pwFile := filepath.Join(h.dir, "ldap.secret")
 	must(t, os.WriteFile(pwFile, []byte(h.ldap.ServicePassword+"\n"), 0o600))

@@ -16,6 +16,7 @@ import (
 	"activated/directory"
 	"activated/flow"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 	"activated/staff"
 	"activated/storage"
 )
@@ -38,7 +39,7 @@ type world struct {
 // invited.
 func newWorld(t *testing.T, accounts ...slapd.Account) *world {
 	t.Helper()
-	srv := slapd.StartT(t, accounts...)
+	srv := slapdtest.Start(t, accounts...)
 	dir, err := directory.New(directory.Config{URL: srv.URL, BindDN: srv.ServiceDN, BindPassword: srv.ServicePassword,
 		PeopleBase: srv.PeopleDN, MailDomain: slapd.MailDomain})
 	if err != nil {
