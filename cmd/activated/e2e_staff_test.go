@@ -666,11 +666,10 @@ func TestE2EStaffSanitize(t *testing.T) {
 // the screen goes on; it survives a restart of our server and is delivered
 // exactly once when SMTP is back.
 func TestE2EMailOutage(t *testing.T) {
-	saved, grace := workerOptions, shutdownGrace
-	workerOptions = mailer.WorkerOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond, Poll: 50 * time.Millisecond}
-	shutdownGrace = 100 * time.Millisecond // the user's session stays open across the restart
-	t.Cleanup(func() { workerOptions, shutdownGrace = saved, grace })
-	h := newHarness(t)
+	h := newHarnessWith(t, options{
+		worker:        mailer.WorkerOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond, Poll: 50 * time.Millisecond},
+		shutdownGrace: 100 * time.Millisecond, // the user's session stays open across the restart
+	})
 	must(t, h.smtp.Stop())
 
 	p := h.openPlain("activate", "en")

@@ -48,6 +48,7 @@ type harness struct {
 	stopApp  func()
 	staffKey gossh.Signer
 	logs     *flowtest.Buffer
+	opts     options // what start gives newApp
 }
 
 // e2eAccounts: a pending staff member, a pending student, an active one.
@@ -61,10 +62,17 @@ func e2eAccounts() []slapd.Account {
 
 func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 	t.Helper()
+	return newHarnessWith(t, options{}, accounts...)
+}
+
+// newHarnessWith is newHarness with the app's options (a clock, shorter
+// delays).
+func newHarnessWith(t testing.TB, opts options, accounts ...slapd.Account) *harness {
+	t.Helper()
 	if len(accounts) == 0 {
 		accounts = e2eAccounts()
 	}
-	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}}
+	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}, opts: opts}
 	h.ldap = slapdtest.Start(t, accounts...)
 	h.smtp = smtptest.StartT(t)
 	pwFile := filepath.Join(h.dir, "ldap.secret")
@@ -109,7 +117,7 @@ func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 // start runs the server as `activated serve` does.
 func (h *harness) start() {
 	h.t.Helper()
-	a, err := newApp(h.cfg, slog.New(slog.NewTextHandler(h.logs, nil)), io.Discard)
+	a, err := newApp(h.cfg, h.opts, slog.New(slog.NewTextHandler(h.logs, nil)), io.Discard)
 	must(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan string, 1), make(chan error, 1)
