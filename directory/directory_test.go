@@ -635,6 +635,13 @@ func TestNew(t *testing.T) {
 		{"bad filter", func(c *Config) { c.URL, c.Filter = "ldaps://x", "(objectClass=inetOrgPerson" }, "filter"},
 		{"missing ca", func(c *Config) { c.URL, c.CAFile = "ldaps://x", ca+".missing" }, "ca_file"},
 		{"bad ca", func(c *Config) { c.URL, c.CAFile = "ldaps://x", ca }, "no PEM"},
+		// The same rules as the config's (CheckURL and ValidAttrName are
+		// the config's checks too).
+		{"base dn in url", func(c *Config) { c.URL = "ldaps://ldap.example.org/dc=example,dc=org" }, "must not hold a base DN"},
+		{"credentials in url", func(c *Config) { c.URL = "ldaps://cn=x:secret@ldap.example.org" }, "must not hold credentials"},
+		{"port 0", func(c *Config) { c.URL = "ldaps://ldap.example.org:0" }, "port must be from 1 to 65535"},
+		{"attribute name", func(c *Config) { c.URL, c.Attrs.Forward = "ldaps://x", "mail forward" }, `not an LDAP attribute name: "mail forward"`},
+		{"attribute oid", func(c *Config) { c.URL, c.Attrs.RecoveryMail = "ldaps://x", "1.3.6.1.4.1.7135.1.2.1.2" }, ""},
 	} {
 		cfg := base
 		tc.edit(&cfg)

@@ -66,14 +66,11 @@ func (c *Config) directoryConfig() (directory.Config, error) {
 	if err != nil {
 		return directory.Config{}, err
 	}
-	a := c.LDAP.Attributes
 	return directory.Config{
 		URL: c.LDAP.URL, BindDN: c.LDAP.BindDN, BindPassword: pw, StartTLS: c.LDAP.StartTLS, CAFile: c.LDAP.CAFile,
 		Timeout: c.LDAP.Timeout.Duration, PeopleBase: c.LDAP.PeopleBase, Filter: c.LDAP.Filter, ConsentLabel: c.LDAP.ConsentLabel,
 		MailDomain: c.LDAP.MailDomain,
-		Attrs: directory.Attrs{Login: a.Login, GivenName: a.GivenName, Surname: a.Surname, DisplayName: a.DisplayName, Mail: a.Mail,
-			RecoveryMail: a.RecoveryMail, Affiliation: a.Affiliation, PrimaryAffiliation: a.PrimaryAffiliation, State: a.State, StateDate: a.StateDate,
-			ListeRouge: a.ListeRouge, Consent: a.Consent, Forward: a.Forward},
+		Attrs:      c.LDAP.Attributes,
 	}, nil
 }
 
