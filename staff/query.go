@@ -369,7 +369,7 @@ func (e *env) follow(login string, since time.Time) error {
 // followWidths are the columns of audit --follow, fixed so that rows
 // printed as events come line up with the header printed first; a longer
 // cell is cut (the last column never is).
-var followWidths = []int{6, 16, 20, 15, 36, 32}
+var followWidths = []int{6, 16, 20, 15, 36, 40}
 
 // fixedRow writes cells sanitized, each padded or cut to its width.
 func fixedRow(w io.Writer, widths []int, cells []string) {
