@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
@@ -25,11 +26,14 @@ import (
 // seeded with demo accounts, mail printed on stdout, SSH on listen. The
 // pending demo accounts are invited at start, so their codes are printed.
 func demo(ctx context.Context, listen string, stdout, stderr io.Writer) error {
-	dir, err := os.MkdirTemp("", "activated-demo-")
+	for _, d := range removeDeadDemos() {
+		fmt.Fprintf(stdout, "Removed %s, left by a demo that was killed.\n", d)
+	}
+	dir, unlock, err := demoDir()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { os.RemoveAll(dir); unlock() }()
 	fmt.Fprintf(stdout, "Demo data in %s (removed on exit).\nStarting slapd…\n", dir)
 	accounts := slapd.DemoAccounts()
 	ldapSrv, err := slapd.Start(ctx, slapd.Options{Dir: filepath.Join(dir, "ldap"), Accounts: accounts})
@@ -70,6 +74,55 @@ func demo(ctx context.Context, listen string, stdout, stderr io.Writer) error {
 			fmt.Fprint(stdout, demoBanner(addr, accounts, cfg, staffKeys))
 		}()
 	})
+}
+
+// demoLock is the file a running demo holds locked in its folder.
+const demoLock = ".lock"
+
+// demoDir makes the demo's temporary folder and locks it until unlock
+// (or the process's end, however it ends).
+func demoDir() (dir string, unlock func(), err error) {
+	dir, err = os.MkdirTemp("", "activated-demo-")
+	if err != nil {
+		return "", nil, err
+	}
+	unlock, ok := lockFile(filepath.Join(dir, demoLock))
+	if !ok {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("lock %s", dir)
+	}
+	return dir, unlock, nil
+}
+
+// removeDeadDemos removes the folders of demos that ended without removing
+// theirs (kill -9, a crash, a power cut): their lock file is there and
+// nobody holds it. It returns what it removed.
+func removeDeadDemos() []string {
+	var removed []string
+	locks, _ := filepath.Glob(filepath.Join(os.TempDir(), "activated-demo-*", demoLock))
+	for _, l := range locks {
+		if unlock, ok := lockFile(l); ok {
+			if os.RemoveAll(filepath.Dir(l)) == nil {
+				removed = append(removed, filepath.Dir(l))
+			}
+			unlock()
+		}
+	}
+	return removed
+}
+
+// lockFile takes an exclusive lock on path (created if missing) without
+// waiting; the kernel drops it when the process ends.
+func lockFile(path string) (unlock func(), ok bool) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false
+	}
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		f.Close()
+		return nil, false
+	}
+	return func() { f.Close() }, true
 }
 
 func demoConfig(dir, listen string, l *slapd.Server) (*Config, error) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,13 +36,22 @@ func TestMain(m *testing.M) {
 // own: staff get in with the key the demo made and printed; a wizard
 // user cut off by the stop is told the demo's data is deleted (not that
 // nothing is lost); Ctrl+C once tee is gone still removes the demo's
-// folder, and the demo exits cleanly.
+// folder, and the demo exits cleanly; the folder of a demo killed earlier
+// is removed at start.
 func TestDemoStaffKeyStopAndCleanup(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	tmp := t.TempDir() // the demo's folder goes here
+	// A demo killed with -9 left its folder, lock file unheld: the next
+	// demo removes it. A folder without a lock file is not a demo's to
+	// remove.
+	dead, other := filepath.Join(tmp, "activated-demo-1"), filepath.Join(tmp, "activated-demo-2")
+	for _, f := range []string{filepath.Join(dead, ".lock"), filepath.Join(dead, "activated.db"), filepath.Join(other, "activated.db")} {
+		must(t, os.MkdirAll(filepath.Dir(f), 0o700))
+		must(t, os.WriteFile(f, nil, 0o600))
+	}
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), runEnv+"=demo -listen 127.0.0.1:"+strconv.Itoa(port),
 		"HOME="+t.TempDir(), "TMPDIR="+tmp, "SSH_AUTH_SOCK=")
@@ -128,8 +138,11 @@ func TestDemoStaffKeyStopAndCleanup(t *testing.T) {
 			t.Errorf("the demo exited with %v", exit)
 		}
 	}
-	if left, _ := os.ReadDir(tmp); len(left) != 0 {
-		t.Errorf("the demo left %s/%s behind", tmp, left[0].Name())
+	if left, _ := os.ReadDir(tmp); len(left) != 1 || left[0].Name() != filepath.Base(other) {
+		t.Errorf("in %s after the demo: %v, want only %s", tmp, left, filepath.Base(other))
+	}
+	if !strings.Contains(out.String(), "Removed "+dead+", left by a demo that was killed") {
+		t.Errorf("the demo did not say it removed %s:\n%s", dead, out.String())
 	}
 	<-ended
 	if got := said.String(); !strings.Contains(got, "its data is deleted") || strings.Contains(got, "nothing is lost") {
