@@ -74,6 +74,9 @@ type Config struct {
 	PublicPort  int      // default 22
 	Services    []string // listed on the confirmation screen
 	DefaultLang string   // when the client sends no LANG; default: the flow's
+	// Ephemeral says the data goes with the server (the demo): a stop
+	// tells the wizard users so, instead of "nothing is lost".
+	Ephemeral bool
 
 	// Dashboard builds the staff dashboard for `ssh -t staff@host` with no
 	// command; nil means staff with no command get the StaffHandler with
