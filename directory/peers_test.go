@@ -2,8 +2,6 @@ package directory
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"os"
 	"strings"
@@ -108,13 +106,7 @@ func peers(t *testing.T) []peer {
 				PeopleBase: d.PeopleDN, MailDomain: slapd.MailDomain},
 			admin: d.Admin,
 			bind: func(dn, pw string) error {
-				pem, err := os.ReadFile(d.CAFile)
-				if err != nil {
-					return err
-				}
-				pool := x509.NewCertPool()
-				pool.AppendCertsFromPEM(pem)
-				c, err := ldap.DialURL(d.LDAPSURL, ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}))
+				c, err := d.DialTLS()
 				if err != nil {
 					return err
 				}

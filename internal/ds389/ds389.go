@@ -17,6 +17,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -390,6 +392,20 @@ func (s *Server) admin() (*ldap.Conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// DialTLS connects to LDAPSURL trusting CAFile; the caller closes it.
+func (s *Server) DialTLS() (*ldap.Conn, error) {
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ds389: no certificate in %s", s.CAFile)
+	}
+	return ldap.DialURL(s.LDAPSURL, ldap.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}),
+		ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}))
 }
 
 // Admin returns a connection bound as the Directory Manager; the caller
