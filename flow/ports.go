@@ -89,6 +89,7 @@ var (
 	ErrOrder          = errors.New("step: not available yet")
 	ErrNotAccepted    = errors.New("charter: not accepted")
 	ErrInvalidAddress = errors.New("mail address: invalid")
+	ErrRedirectLoop   = errors.New("mail address: the institution's own domain")
 	ErrInvalidLogin   = errors.New("login: invalid")
 	ErrPasswordPolicy = errors.New("password: does not meet the policy")
 	ErrUnavailable    = errors.New("directory unavailable")
@@ -108,8 +109,12 @@ var (
 	ErrRedirectConfirmed = errors.New("redirect confirmed: open the dossier with its own code")
 )
 
-// RateLimitError says how long to wait.
-type RateLimitError struct{ Wait time.Duration }
+// RateLimitError says how long to wait; Mails: it is the limit of mails
+// sent for one login (not of attempts).
+type RateLimitError struct {
+	Wait  time.Duration
+	Mails bool
+}
 
 func (e *RateLimitError) Error() string { return fmt.Sprintf("rate limited: retry in %s", e.Wait) }
 

@@ -68,7 +68,7 @@ func (c *Config) mailerConfig(logTo io.Writer) (mailer.Config, error) {
 		Transport: c.Mail.Transport, SMTPURL: c.Mail.SMTPURL, SMTPUsername: c.Mail.SMTPUsername, SMTPPassword: pw,
 		CAFile: c.Mail.CAFile, From: c.Mail.From, Maildir: c.Mail.Maildir,
 		PublicHost: c.Activation.PublicHost, PublicPort: c.Activation.PublicPort, Location: c.Location(),
-		Institution: c.Activation.Institution, Services: c.Activation.Services, LogWriter: logTo,
+		Institution: c.Activation.Institution, Helpdesk: c.Activation.Helpdesk, Services: c.Activation.Services, LogWriter: logTo,
 	}, nil
 }
 
@@ -126,6 +126,7 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
 		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
+		Helpdesk: cfg.Activation.Helpdesk,
 	}, a.db, a.dir, clock, log)
 	if err != nil {
 		return nil, err

@@ -121,6 +121,7 @@ type ActivationConfig struct {
 	Language          string   `toml:"language"` // default language: fr or en
 	StaffAffiliations []string `toml:"staff_affiliations"`
 	Institution       string   `toml:"institution"`
+	Helpdesk          string   `toml:"helpdesk"` // free text: shown on every dead end and in every mail
 	Services          []string `toml:"services"`
 	MailsPerHour      int      `toml:"mails_per_hour"` // per login
 }

@@ -140,3 +140,25 @@ func TestMisconfiguredIsNotAnOutage(t *testing.T) {
 		}
 	}
 }
+
+// The mail limit speaks of mails and of minutes, not of attempts and
+// "57m58s"; dead ends give the helpdesk, other errors do not.
+func TestMailLimitAndHelpdesk(t *testing.T) {
+	err := &flow.RateLimitError{Wait: 57*time.Minute + 58*time.Second, Mails: true}
+	got := Explain("en", err, "ssh activate@host", "Call 1234")
+	want := T("en", "err.ratelimit.mails", "58 minutes") + "\n" + T("en", "helpdesk", "Call 1234")
+	if got != want {
+		t.Errorf("mail limit: %q, want %q", got, want)
+	}
+	if got := Error("fr", &flow.RateLimitError{Wait: 40 * time.Second}, ""); got != T("fr", "err.ratelimit", "40 secondes") {
+		t.Errorf("attempts: %q", got)
+	}
+	for _, e := range []error{flow.ErrCodeRevoked, flow.ErrCodeExpired, flow.ErrUnavailable, flow.ErrClosed} {
+		if got := Explain("fr", e, "x", "Call 1234"); !strings.HasSuffix(got, "\nAssistance : Call 1234") {
+			t.Errorf("%v: no helpdesk in %q", e, got)
+		}
+	}
+	if got := Explain("en", flow.ErrCodeWrong, "x", "Call 1234"); strings.Contains(got, "1234") {
+		t.Errorf("a typo is no dead end: %q", got)
+	}
+}
