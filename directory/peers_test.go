@@ -323,3 +323,25 @@ func TestMissingGrant(t *testing.T) {
 		})
 	}
 }
+
+// 389's default certificate names localhost only: StartTLS to localhost
+// works, ldaps:// to 127.0.0.1 is a configuration error naming the cause.
+func TestCertificateName389(t *testing.T) {
+	p := peers(t)[1]
+	d := p.dir(t, func(c *Config) { c.URL = strings.Replace(c.URL, "localhost", "127.0.0.1", 1) })
+	_, err := d.Check(t.Context())
+	if !errors.Is(err, flow.ErrMisconfigured) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("ldaps://127.0.0.1 with a certificate for localhost: %v", err)
+	}
+	if _, err := d.Lookup(t.Context(), p.login("chk", "dupont")); !errors.Is(err, flow.ErrMisconfigured) {
+		t.Errorf("Lookup: %v, want ErrMisconfigured", err)
+	}
+	starttls := p.dir(t, func(c *Config) {
+		c.URL, c.StartTLS = strings.Replace(p.plainURL, "127.0.0.1", "localhost", 1), true
+	})
+	if detail, err := starttls.Check(t.Context()); err != nil {
+		t.Errorf("StartTLS to localhost: %v", err)
+	} else if !strings.Contains(detail, "grants checked") {
+		t.Errorf("StartTLS to localhost: %s", detail)
+	}
+}
