@@ -33,6 +33,7 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -120,7 +121,10 @@ func raiseFDs() uint64 {
 }
 
 func run(o options, w io.Writer) error {
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	// Ctrl+C or a TERM ends the run early, the servers stopped all the same.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	if o.root == "" {
 		var err error
