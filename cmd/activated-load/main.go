@@ -235,6 +235,12 @@ func frameMode(ctx context.Context, o options, both []*server) ([]row, error) {
 			res[s.name][c] = &acc{}
 		}
 	}
+	if o.pprof && both[0].pprof != "" { // a CPU profile of the first seconds of frames
+		go func() {
+			path, err := both[0].profile(o.dir, "profile", 10*time.Second)
+			fmt.Fprintf(os.Stderr, "frame profile: %s %v\n", path, err)
+		}()
+	}
 	for round := range o.rounds {
 		for _, c := range o.conc {
 			order := both

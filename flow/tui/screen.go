@@ -98,7 +98,11 @@ func (s *Screen) Model() tea.Model { return s.model }
 func (s *Screen) resize(w, h int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.w, s.h = max(w, 1), max(h, 1)
+	w, h = max(w, 1), max(h, 1)
+	if w == s.w && h == s.h { // the size the session started with, told again
+		return
+	}
+	s.w, s.h = w, h
 	s.scr.Erase()
 	s.scr.Resize(s.w, s.h)
 	s.redraw = true
