@@ -161,9 +161,9 @@ func (x *Session) ChooseDirectory(public bool) error {
 // differs from every recovery address gets a code mailed to it (step 6).
 func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 	if redirect != "" {
-		var ok bool
-		if redirect, ok = ValidMail(redirect); !ok {
-			return ErrInvalidAddress
+		var err error
+		if redirect, err = CheckMail(redirect); err != nil {
+			return err
 		}
 	}
 	s := x.svc
@@ -227,14 +227,14 @@ func (x *Session) VerifyRedirect(code string) error {
 		return err
 	}
 	if rec.Login != x.login || rec.Purpose != PurposeRedirect {
-		x.svc.wrongRate.Hit(x.who().Remote, x.svc.clock.Now())
+		x.svc.wrongCode(x.who())
 		return ErrCodeWrong
 	}
 	return x.update("verify-redirect", "", func(tx Tx, d *Dossier) error {
 		if err := at(d, StepVerifyRedirect); err != nil {
 			return err
 		}
-		return verifyRedirect(tx, d, norm, rec)
+		return verifyRedirect(tx, d, norm, rec, x.svc.clock.Now())
 	})
 }
 
@@ -274,6 +274,12 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 		return err
 	}
 	defer x.endFinish()
+	// From here the last step is one unit: the directory writes run to
+	// their end (each bounded by the directory's own timeout, the whole by
+	// FinishTimeout) and are recorded, whatever becomes of the session
+	// (a disconnect cancels ctx and closes x).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FinishTimeout)
+	defer cancel()
 	a, err := s.lookup(ctx, x.login)
 	if err != nil {
 		return err
@@ -303,8 +309,8 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 
 // startFinish checks, before anything reaches the directory, that the
 // dossier is at step 7, neither revoked nor past its deadline, and marks
-// it as finishing: Revoke waits for no one but refuses meanwhile, so the
-// directory and the dossier never disagree.
+// it as finishing: a Revoke meanwhile waits for the end, so the directory
+// and the dossier never disagree.
 func (x *Session) startFinish() (Dossier, error) {
 	s := x.svc
 	s.mu.Lock()
@@ -325,12 +331,13 @@ func (x *Session) startFinish() (Dossier, error) {
 	if s.clock.Now().After(d.Deadline) {
 		return d, ErrCodeExpired
 	}
-	s.finishing[x.login] = true
+	s.finishing[x.login] = make(chan struct{})
 	return d, nil
 }
 
 func (x *Session) endFinish() {
 	x.svc.mu.Lock()
+	close(x.svc.finishing[x.login])
 	delete(x.svc.finishing, x.login)
 	x.svc.mu.Unlock()
 }

@@ -86,6 +86,7 @@ func TestDefaults(t *testing.T) {
 		{"activation.institution", c.Activation.Institution, "Université"},
 		{"activation.services", c.Activation.Services, []string{"ENT", "Mail", "Moodle"}},
 		{"activation.mails_per_hour", c.Activation.MailsPerHour, 5},
+		{"activation.logins_per_minute", c.Activation.LoginsPerMinute, 600},
 		{"password.min_length", c.Password.MinLength, 15},
 		{"password.max_length", c.Password.MaxLength, 256},
 		{"password.min_score", c.Password.MinScore, 3},
@@ -460,6 +461,7 @@ func TestValidationMessages(t *testing.T) {
 		{"public host IP", func(c *Config) { c.Activation.PublicHost = "2001:db8::1" }, ""},
 		{"empty affiliation", func(c *Config) { c.Activation.StaffAffiliations = []string{"staff", " "} }, "activation.staff_affiliations: holds an empty affiliation"},
 		{"mails per hour", func(c *Config) { c.Activation.MailsPerHour = 0 }, "activation.mails_per_hour: must be at least 1"},
+		{"logins per minute", func(c *Config) { c.Activation.LoginsPerMinute = 0 }, "activation.logins_per_minute: must be at least 1"},
 
 		{"min > max", func(c *Config) { c.Password.MinLength = 30; c.Password.MaxLength = 20 },
 			"password.min_length: 30 is greater than password.max_length (20)"},
