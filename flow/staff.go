@@ -186,7 +186,7 @@ func (s *Service) Revoke(login string, c Client) error {
 		}
 		d.Revoked = s.clock.Now()
 		forgetProgress(&d)
-		if err := tx.EndCodes(login, CodeRevoked); err != nil {
+		if err := s.endCodes(tx, login, CodeRevoked); err != nil {
 			return err
 		}
 		if err := tx.PutDossier(d); err != nil {
