@@ -277,13 +277,13 @@ func TestE2EStaffAuth(t *testing.T) {
 		{"unlisted key", []gossh.AuthMethod{gossh.PublicKeys(stranger)}},
 		{"password", []gossh.AuthMethod{gossh.Password("hunter2 hunter2")}},
 		{"keyboard-interactive", []gossh.AuthMethod{gossh.KeyboardInteractive(func(_, _ string, q []string, _ []bool) ([]string, error) {
-			asked = true
+			asked = asked || len(q) > 0 // an instruction saying why is fine; a question is not
 			return make([]string, len(q)), nil
 		})}},
 		{"none", nil},
 		{"all of them", []gossh.AuthMethod{gossh.PublicKeys(stranger), gossh.Password("x"), gossh.KeyboardInteractive(
 			func(_, _ string, q []string, _ []bool) ([]string, error) {
-				asked = true
+				asked = asked || len(q) > 0
 				return make([]string, len(q)), nil
 			})}},
 	} {
