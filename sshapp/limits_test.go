@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"activated/flow"
 )
 
 func TestSessionSlots(t *testing.T) {
@@ -66,6 +68,21 @@ func TestDoorCapsStartupsPerSourceAndServerWide(t *testing.T) {
 	}
 	if all, src := d.counts("10.0.0.1"); all != 3 || src != 2 {
 		t.Errorf("counts %d, %d; want 3, 2", all, src)
+	}
+}
+
+// Addresses in one IPv6 /64 are one source: rotating through them buys
+// nothing.
+func TestDoorCountsAnIPv6Slash64AsOneSource(t *testing.T) {
+	d := newTestDoor(t, -1, 2)
+	for i, remote := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2::abcd"} {
+		c := d.conn(flow.Source(remote))
+		if got, want := d.admit(c), []admission{admitted, admitted, refused}[i]; got != want {
+			t.Errorf("%s: %v, want %v", remote, got, want)
+		}
+	}
+	if d.admit(d.conn(flow.Source("2001:db8:1:3::1"))) != admitted {
+		t.Error("the next /64 was refused")
 	}
 }
 
