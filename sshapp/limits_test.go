@@ -122,6 +122,19 @@ func TestDoorPenalizesMisbehaviourOnly(t *testing.T) {
 	if d.penalized("10.0.0.1") {
 		t.Fatal("honest connections were penalized")
 	}
+	// Ten that authenticate and leave at once (a monitoring probe): 1 s each.
+	for range 10 {
+		c := d.conn("10.0.0.1")
+		d.admit(c)
+		c.heard.Store(true)
+		c.rec.auth(user{kind: userActivate}, nil)
+		d.authenticated(c)
+		c.Close()
+	}
+	if d.penalized("10.0.0.1") {
+		t.Fatal("ten probes that authenticated and left were penalized")
+	}
+	d.now = d.now.Add(time.Minute)
 	// Two connections that authenticate and open no session: 20 s owed,
 	// past the 15 s threshold.
 	for range 2 {
