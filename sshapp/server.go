@@ -245,7 +245,9 @@ func (s *Server) connOpened(ctx ssh.Context, c net.Conn) net.Conn {
 	remote := clientIP(c.RemoteAddr()).String()
 	rec := &connRecord{start: time.Now(), remote: remote, source: flow.Source(remote)}
 	lc := &loggedConn{Conn: c, rec: rec, log: s.log, door: s.door, closed: s.open.done}
+	s.open.add()
 	if s.door.admit(lc) == refused {
+		s.open.done()
 		s.log.Debug("ssh connection refused at accept", "remote", remote)
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = io.WriteString(c, bothLangs("ssh.full"))
@@ -253,7 +255,6 @@ func (s *Server) connOpened(ctx ssh.Context, c net.Conn) net.Conn {
 	}
 	ctx.SetValue(recordKey{}, rec)
 	ctx.SetValue(connKey{}, lc)
-	s.open.add()
 	return lc
 }
 
