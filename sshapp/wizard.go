@@ -71,6 +71,8 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			screen = tui.NewScreen(m, sess, append(sess.Environ(), "TERM="+pty.Term), pty.Window.Width, pty.Window.Height)
 			opts := append(bm.MakeOptions(sess), screen.Options()...)
 			p := tea.NewProgram(screen, append(opts, tea.WithContext(sess.Context()))...)
+			// Idle: the wizard restores the terminal, then leaves the sentence.
+			recordOf(sess.Context()).setQuit(func(msg string) { p.Send(tui.Quit(msg)) })
 			go func() { // a stop quits the program, which restores the terminal
 				select {
 				case <-s.stopping:

@@ -208,6 +208,23 @@ func TestE2EStepsDefects(t *testing.T) {
 			t.Fatalf("Ctrl+C:\n%s", s)
 		}
 	})
+
+	// 7: a TUI session closed for inactivity (here shorter than the
+	// keepalive period) leaves the terminal restored, then the sentence.
+	t.Run("idle close restores the terminal", func(t *testing.T) {
+		h := wizardSub(h, t)
+		h.cfg.SSH.IdleTimeout = Duration{500 * time.Millisecond}
+		h.restart()
+		tm := h.openTerm("activate", 80, 24, "en_US.UTF-8")
+		tm.waitFor("Step 1 of 7")
+		tm.waitEnd()
+		tm.mu.Lock()
+		alt := tm.vt.IsAltScreen()
+		tm.mu.Unlock()
+		if s := strings.Join(strings.Fields(tm.screen()), " "); alt || !strings.Contains(s, "Session closed after a long time without activity") {
+			t.Fatalf("alternate screen %t; screen:\n%s", alt, tm.screen())
+		}
+	})
 }
 
 // waitOut waits until the output shows text.

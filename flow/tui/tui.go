@@ -128,7 +128,12 @@ type (
 		check flow.PasswordCheck
 	}
 	closedMsg struct{}
+	quitMsg   struct{ text string }
 )
+
+// Quit is a message that ends the wizard with text left on the terminal,
+// once it is restored (the server closing an idle session).
+func Quit(text string) tea.Msg { return quitMsg{text} }
 
 // model is the wizard. It is used through a pointer: Update mutates it.
 type model struct {
@@ -230,6 +235,8 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 		if msg.seq == m.checkSeq {
 			m.check = msg.check
 		}
+	case quitMsg:
+		return m.quit(msg.text)
 	case closedMsg:
 		return m.quit(m.errText(flow.ErrClosed))
 	}
