@@ -1,12 +1,13 @@
 # activated — the two commands of the README: `make demo` and `make test`.
 # Both install what they need on a Debian machine (as root) first.
 GO ?= go
-PKGS := slapd ldap-utils openssh-client
+PKGS := slapd ldap-utils openssh-client 389-ds-base
 
 .PHONY: deps demo test build fuzz bench load
 
 # deps installs the Debian packages the demo and the tests run against:
-# a real slapd and OpenSSH's client. /etc/ldap/noslapd keeps the packaged
+# a real slapd, a real 389 Directory Server (the tests start ns-slapd
+# themselves: no systemd needed) and OpenSSH's client. /etc/ldap/noslapd keeps the packaged
 # slapd service from starting: we run our own, on our own port.
 deps:
 	@missing=""; for p in $(PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \

@@ -382,7 +382,7 @@ func (d *Directory) timeLimit() int {
 func diagnostic(err error) string {
 	var le *ldap.Error
 	if errors.As(err, &le) && le.Err != nil && le.Err.Error() != "" {
-		return le.Err.Error()
+		return strings.TrimSpace(le.Err.Error())
 	}
 	return err.Error()
 }

@@ -127,7 +127,9 @@ var en = map[string]string{
 	"err.charter":            "You must accept the charter to go on.",
 	"err.address.own":        "This address is at the institution: mail would loop back. Give an address outside the institution, or no redirect.",
 	"err.address":            "This mail address is not valid (example: firstname.lastname@example.com).",
+	"err.address.characters": "This address holds invisible or control characters (often from a copy and paste): type it again by hand.",
 	"err.login":              "This login is not valid: letters, digits, dot, dash or underscore only.",
+	"err.login.code":         "This is a code, not a login. Type your login here; the code goes at the next step (or connect with ssh CODE@host, as in the mail).",
 	"err.password.policy":    "This password does not meet every rule above.",
 	"err.unavailable":        "The service is unavailable for a moment; nothing is lost. Try again in a few minutes.",
 	"err.activated":          "This account is already active.",
@@ -141,5 +143,4 @@ var en = map[string]string{
 	"err.password.young":     "This account's password was changed too recently for the directory to accept another change yet. Try again later; nothing is lost.",
 	"err.password.said":      "The directory says: \"%s\".",
 	"err.misconfigured":      "This cannot be finished now: the directory refused for a reason on the IT side, which waiting will not cure, and the IT staff have been told. Nothing is lost: your progress is kept.",
-	"err.helpdesk":           "Help: %s",
 }

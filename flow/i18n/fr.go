@@ -127,7 +127,9 @@ var fr = map[string]string{
 	"err.charter":            "Vous devez accepter la charte pour continuer.",
 	"err.address.own":        "Cette adresse est celle de l'établissement : les mails tourneraient en boucle. Donnez une adresse extérieure à l'établissement, ou aucune redirection.",
 	"err.address":            "Cette adresse mail n'est pas valide (exemple : prenom.nom@exemple.fr).",
+	"err.address.characters": "Cette adresse contient des caractères invisibles ou de contrôle (souvent dus à un copier-coller) : saisissez-la à nouveau au clavier.",
 	"err.login":              "Cet identifiant n'est pas valide : lettres, chiffres, point, tiret ou souligné uniquement.",
+	"err.login.code":         "Ceci est un code, pas un identifiant. Saisissez ici votre identifiant ; le code se saisit à l'étape suivante (ou connectez-vous avec ssh CODE@hôte, comme dans le courriel).",
 	"err.password.policy":    "Ce mot de passe ne respecte pas toutes les règles ci-dessus.",
 	"err.unavailable":        "Le service est momentanément indisponible ; rien n'est perdu. Réessayez dans quelques minutes.",
 	"err.activated":          "Ce compte est déjà activé.",
@@ -141,5 +143,4 @@ var fr = map[string]string{
 	"err.password.young":     "Le mot de passe de ce compte a été changé trop récemment pour que l'annuaire accepte déjà un nouveau changement. Réessayez plus tard ; rien n'est perdu.",
 	"err.password.said":      "L'annuaire indique : « %s ».",
 	"err.misconfigured":      "L'opération ne peut pas aboutir pour l'instant : l'annuaire a refusé pour une raison qui relève du service informatique, et attendre n'y changera rien. Le service informatique a été prévenu. Rien n'est perdu : votre progression est conservée.",
-	"err.helpdesk":           "Assistance : %s",
 }

@@ -84,13 +84,9 @@ func Error(lang string, err error, restart string) string {
 	case errors.As(err, &pr):
 		return passwordRefused(lang, pr)
 	case errors.Is(err, flow.ErrMisconfigured):
-		// Before ErrUnavailable, which may wrap it too: waiting will not help.
-		s := T(lang, "err.misconfigured")
-		var hd *flow.HelpdeskError
-		if errors.As(err, &hd) && hd.Contact != "" {
-			s += " " + T(lang, "err.helpdesk", hd.Contact)
-		}
-		return s
+		// Before ErrUnavailable, which may wrap it too: waiting will not
+		// help. (A dead end: the front ends add the helpdesk.)
+		return T(lang, "err.misconfigured")
 	}
 	for _, e := range []struct {
 		err error
@@ -106,9 +102,11 @@ func Error(lang string, err error, restart string) string {
 		{flow.ErrClosed, "err.closed"},
 		{flow.ErrOrder, "err.order"},
 		{flow.ErrNotAccepted, "err.charter"},
+		{flow.ErrAddressCharacters, "err.address.characters"},
 		{flow.ErrInvalidAddress, "err.address"},
 		{flow.ErrRedirectLoop, "err.address.own"},
 		{flow.ErrInvalidLogin, "err.login"},
+		{flow.ErrLoginIsCode, "err.login.code"},
 		{flow.ErrPasswordPolicy, "err.password.policy"},
 		{flow.ErrUnavailable, "err.unavailable"},
 		{flow.ErrAlreadyActivated, "err.activated"},
