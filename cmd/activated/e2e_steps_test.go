@@ -209,6 +209,19 @@ func TestE2EStepsDefects(t *testing.T) {
 		}
 	})
 
+	// 11: a terminal whose charset is not UTF-8 gets ASCII.
+	t.Run("ASCII for an ISO-8859-1 terminal", func(t *testing.T) {
+		h := wizardSub(h, t)
+		tm := h.openTerm("activate", 80, 24, "fr_FR.ISO-8859-1")
+		s := tm.waitFor("Etape 1 sur 7 - Identifiant", "Saisissez votre identifiant")
+		for _, r := range s {
+			if r >= 0x80 {
+				t.Fatalf("%q on the screen:\n%s", r, s)
+			}
+		}
+		tm.close()
+	})
+
 	// 7: a TUI session closed for inactivity (here shorter than the
 	// keepalive period) leaves the terminal restored, then the sentence.
 	t.Run("idle close restores the terminal", func(t *testing.T) {

@@ -340,6 +340,9 @@ func (m *model) body(b *builder) {
 			m.intro(b, styleText)
 		}
 		b.viewport(m.charter.View(), m.charter.Height())
+		if m.charter.TotalLineCount() > m.charter.Height() {
+			b.para(t("charter.position", int(m.charter.ScrollPercent()*100)), styleHelp)
+		}
 		b.gap()
 		b.item(true, box(m.accepted), t("charter.accept"))
 		return

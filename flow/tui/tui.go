@@ -24,6 +24,10 @@ type Options struct {
 	PublicHost string      // for the "ssh CODE@host" hints
 	PublicPort int
 	Services   []string // listed on the last screen
+	// ASCII draws only ASCII: the client's charset is not UTF-8 (LANG
+	// fr_FR.ISO-8859-1 through luit), so any other byte would break the
+	// width arithmetic of its terminal.
+	ASCII bool
 }
 
 // New returns the wizard and a cleanup that closes the flow session; call
