@@ -172,7 +172,9 @@ func StepIndicator(lang string, s flow.Step) string {
 }
 
 // CodeCommand is "ssh CODE@host" in lang, "-p" included when needed.
-func CodeCommand(lang, host string, port int) string { return Command(T(lang, "code.user"), host, port) }
+func CodeCommand(lang, host string, port int) string {
+	return Command(T(lang, "code.user"), host, port)
+}
 
 // Say is a step's sentence in lang; cmd is the "ssh CODE@host" command
 // (CodeCommand) the sentence may carry. A key with a variant for the mode
