@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ func stepsAccounts() []slapd.Account {
 		{Login: "cnomail", GivenName: "Chris", Surname: "Nomail", RecoveryMail: "chris@perso.example.net", Affiliation: "student"},
 		{Login: "hmoreau", GivenName: "Hélène", Surname: "Moreau", RecoveryMail: "helene@perso.example.net", Affiliation: "staff"},
 		{Login: "rrevoke", GivenName: "Remi", Surname: "Revoke", RecoveryMail: "remi@perso.example.net", Affiliation: "student"},
+		{Login: "mlimit", GivenName: "Max", Surname: "Limit", RecoveryMail: "max@perso.example.net", Affiliation: "student"},
 	}
 }
 
@@ -206,6 +208,25 @@ func TestE2EStepsDefects(t *testing.T) {
 		tm.waitEnd()
 		if s := strings.Join(strings.Fields(tm.screen()), " "); !strings.Contains(s, "Come back with: ssh -p 2222 activate@activate.example.org") {
 			t.Fatalf("Ctrl+C:\n%s", s)
+		}
+	})
+
+	// 10: the mail limit speaks of mails and minutes, and names the helpdesk.
+	t.Run("mail limit", func(t *testing.T) {
+		h := wizardSub(h, t)
+		p := h.openPlain("activate", "en_US.UTF-8")
+		p.waitPrompt("Login")
+		p.answer("mlimit")
+		for i := 1; i < 5; i++ {
+			p.waitPrompt("Code from the mail")
+			p.answer("!resend")
+			h.waitMail("max@perso.example.net", i)
+		}
+		p.waitPrompt("Code from the mail")
+		p.answer("!resend")
+		out := p.waitOut("Several mails were already sent for this account in the last hour")
+		if !regexp.MustCompile(`or try again in \d+ minutes\.\n`).MatchString(out) || !strings.Contains(out, "Help: "+stepsHelpdesk) {
+			t.Fatalf("the mail limit:\n%s", tail(out, 600))
 		}
 	})
 
