@@ -230,6 +230,29 @@ func TestE2EStepsDefects(t *testing.T) {
 		}
 	})
 
+	// 12: the redirect-verification mail, maybe to a stranger, names no
+	// account.
+	t.Run("redirect mail names no account", func(t *testing.T) {
+		h := wizardSub(h, t)
+		p := plainTo(h, "bother", "bea@perso.example.net", flow.StepMailbox)
+		p.waitPrompt("Redirect my mail")
+		p.answer("y")
+		p.waitPrompt("Redirect address")
+		p.answer("bea.typo@elsewhere.example")
+		p.waitPrompt("Keep a copy")
+		p.answer("y")
+		p.waitPrompt("Code sent to the redirect address")
+		m := h.waitMail("bea.typo@elsewhere.example", 0)
+		for _, s := range []string{"bother", "Bea", "Other"} {
+			if strings.Contains(m.Body, s) || strings.Contains(m.Header.Get("To"), s) {
+				t.Errorf("the redirect mail gives %q away:\n%s", s, m.Body)
+			}
+		}
+		if !codeRE.MatchString(m.Body) || !strings.Contains(m.Body, stepsHelpdesk) {
+			t.Errorf("the redirect mail lacks its code or the helpdesk:\n%s", m.Body)
+		}
+	})
+
 	// 11: a terminal whose charset is not UTF-8 gets ASCII.
 	t.Run("ASCII for an ISO-8859-1 terminal", func(t *testing.T) {
 		h := wizardSub(h, t)
