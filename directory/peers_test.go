@@ -15,6 +15,7 @@ import (
 	"activated/flow/i18n"
 	"activated/internal/ds389"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 )
 
 // A peer is a real directory the adapter is tested against: OpenLDAP's
@@ -85,7 +86,7 @@ func server389(t *testing.T) *ds389.Server {
 // whose logins start with prefix, renamed to people's logins is not
 // possible: the test passes the login prefix).
 func peers(t *testing.T) []peer {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := server389(t)
 	return []peer{
 		{
