@@ -211,7 +211,7 @@ func (s *Service) issue(tx Tx, d *Dossier, p Purpose, kind MailKind, deadline ti
 	if p == PurposeRedirect {
 		target = d.Redirect
 	}
-	if err := tx.PutCode(code, Code{Login: d.Login, Purpose: p, Deadline: deadline, State: CodeLive, Created: now, Target: target}); err != nil {
+	if err := s.putCode(tx, code, Code{Login: d.Login, Purpose: p, Deadline: deadline, State: CodeLive, Created: now, Target: target}); err != nil {
 		return err
 	}
 	for _, addr := range to {
@@ -518,7 +518,7 @@ func (s *Service) confirmRedirect(norm string, rec Code, c Client) error {
 		if err := at(&d, StepVerifyRedirect); err != nil {
 			return err
 		}
-		if err := verifyRedirect(tx, &d, norm, rec, now); err != nil {
+		if err := s.verifyRedirect(tx, &d, norm, rec); err != nil {
 			return err
 		}
 		d.Updated = now
@@ -534,8 +534,8 @@ func (s *Service) confirmRedirect(norm string, rec Code, c Client) error {
 	return ErrRedirectConfirmed
 }
 
-func verifyRedirect(tx Tx, d *Dossier, norm string, rec Code, now time.Time) error {
-	if err := recheck(tx, norm, rec, now); err != nil {
+func (s *Service) verifyRedirect(tx Tx, d *Dossier, norm string, rec Code) error {
+	if err := recheck(tx, norm, rec, s.clock.Now()); err != nil {
 		return err
 	}
 	if rec.Purpose != PurposeRedirect || rec.Login != d.Login || !equalFoldMail(rec.Target, d.Redirect) {
@@ -545,7 +545,7 @@ func verifyRedirect(tx Tx, d *Dossier, norm string, rec Code, now time.Time) err
 		return ErrOrder
 	}
 	d.RedirectVerified = true
-	return tx.SetCodeState(norm, CodeUsed)
+	return s.setCodeState(tx, d.Login, norm, CodeUsed)
 }
 
 // wrongCode counts one wrong code against the client's Source.

@@ -143,7 +143,7 @@ func (c *loggedConn) evict() {
 // session yet.
 func (c *loggedConn) closeUnlessSession() {
 	if !c.rec.hasSessions() {
-		c.rec.setOutcome("no-session")
+		c.rec.setOutcome("no-session-timeout")
 		_ = c.Close()
 	}
 }
@@ -191,8 +191,10 @@ func (c *loggedConn) Close() error {
 func (c *loggedConn) cost(outcome string) time.Duration {
 	r := c.rec
 	switch {
-	case outcome == "no-session":
+	case outcome == "no-session-timeout":
 		return penaltyNoSession
+	case outcome == "no-session": // authenticated, then left: like leaving mid-handshake
+		return penaltyNoAuth
 	case r.authOK, outcome == "stopped":
 		return 0
 	case !c.heard.Load():

@@ -95,7 +95,8 @@ func (s *Server) untilStopping(ctx context.Context) (context.Context, context.Ca
 }
 
 // stopped tells a wizard user whose session the server is ending that
-// nothing is lost and how to come back, and reports whether it did.
+// nothing is lost and how to come back (or, Ephemeral, that the data is
+// gone), and reports whether it did.
 func (s *Server) stopped(sess ssh.Session) bool {
 	select {
 	case <-s.stopping:
@@ -104,7 +105,11 @@ func (s *Server) stopped(sess ssh.Session) bool {
 	}
 	lang := s.lang(sess)
 	recordOf(sess.Context()).setOutcome("stopped")
-	say(sess, i18n.T(lang, "ssh.stopping", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort)))
+	msg := i18n.T(lang, "ssh.stopping", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort))
+	if s.cfg.Ephemeral {
+		msg = i18n.T(lang, "ssh.demostop")
+	}
+	say(sess, msg)
 	_ = sess.Exit(0)
 	return true
 }

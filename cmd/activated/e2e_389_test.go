@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"os"
 	"strings"
 	"testing"
 
@@ -80,11 +77,7 @@ func TestE2E389(t *testing.T) {
 
 func dial389(t *testing.T, d *ds389.Server) *ldap.Conn {
 	t.Helper()
-	pem, err := os.ReadFile(d.CAFile)
-	must(t, err)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	c, err := ldap.DialURL(d.LDAPSURL, ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}))
+	c, err := d.DialTLS()
 	must(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
