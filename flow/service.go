@@ -207,15 +207,16 @@ func refresh(d *Dossier, a Account, now time.Time) {
 func (s *Service) issue(tx Tx, d *Dossier, p Purpose, kind MailKind, deadline time.Time, to []string, lang string) error {
 	code := NewCode()
 	now := s.clock.Now()
-	target := ""
+	target, name := "", d.DisplayName
 	if p == PurposeRedirect {
-		target = d.Redirect
+		// The address may be a stranger's (mistyped): it gets no name.
+		target, name = d.Redirect, ""
 	}
 	if err := s.putCode(tx, code, Code{Login: d.Login, Purpose: p, Deadline: deadline, State: CodeLive, Created: now, Target: target}); err != nil {
 		return err
 	}
 	for _, addr := range to {
-		m := Mail{Kind: kind, To: addr, Lang: lang, Login: d.Login, Name: d.DisplayName, Code: code, Deadline: deadline, Address: target, Created: now}
+		m := Mail{Kind: kind, To: addr, Lang: lang, Login: d.Login, Name: name, Code: code, Deadline: deadline, Address: target, Created: now}
 		if _, err := tx.Enqueue(m); err != nil {
 			return err
 		}

@@ -38,6 +38,21 @@ type connRecord struct {
 	sessions int // session channels opened in all
 	outcome  string
 	done     map[string]bool // see once
+	// quit, when set, ends the session's full-screen program with a
+	// sentence, after it restores the terminal (see watch).
+	quit func(msg string)
+}
+
+func (r *connRecord) setQuit(f func(string)) {
+	r.mu.Lock()
+	r.quit = f
+	r.mu.Unlock()
+}
+
+func (r *connRecord) quitter() func(string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.quit
 }
 
 func recordOf(ctx ssh.Context) *connRecord {

@@ -156,10 +156,12 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 	}
 	s.stopCtx, s.stopNow = context.WithCancel(context.Background())
 	s.srv = &ssh.Server{
-		HostSigners:          []ssh.Signer{cfg.HostKey},
-		Version:              "activated",
-		HandshakeTimeout:     cfg.HandshakeTimeout,
-		IdleTimeout:          cfg.IdleTimeout,
+		HostSigners:      []ssh.Signer{cfg.HostKey},
+		Version:          "activated",
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		// Later than watch's: a session told why it is closed is closed by
+		// watch, not cut short by charm when no keepalive came in between.
+		IdleTimeout:          cfg.IdleTimeout + cfg.KeepAlive + time.Second,
 		MaxTimeout:           cfg.MaxTimeout,
 		ConnCallback:         s.connOpened,
 		ServerConfigCallback: s.serverConfig,
