@@ -78,8 +78,10 @@ type Options struct {
 
 // DB is the open database. It is safe for concurrent use.
 type DB struct {
-	path     string
-	bolt     *bolt.DB
+	path     string   // the file, or "etcd <prefix>": what messages name
+	bolt     *bolt.DB // nil on etcd
+	eng      engine
+	etcd     *etcdEngine // nil on bbolt
 	keys     *keys
 	enqueued chan struct{}
 }
@@ -107,7 +109,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{path: path, bolt: b, keys: k, enqueued: make(chan struct{}, 1)}
+	db := &DB{path: path, bolt: b, eng: boltEngine{b}, keys: k, enqueued: make(chan struct{}, 1)}
 	if err := db.migrate(); err != nil {
 		b.Close()
 		return nil, err
@@ -151,7 +153,7 @@ func (db *DB) migrate() error {
 
 // Close closes the database file.
 func (db *DB) Close() error {
-	if err := db.bolt.Close(); err != nil {
+	if err := db.eng.close(); err != nil {
 		return fmt.Errorf("close database %s: %w", db.path, err)
 	}
 	return nil
@@ -160,15 +162,15 @@ func (db *DB) Close() error {
 // Update runs fn in one read-write transaction, committed when fn returns
 // nil. After a commit in which fn called Enqueue, Enqueued is signalled.
 func (db *DB) Update(fn func(flow.Tx) error) error {
-	t := &tx{db: db}
+	var t *tx
 	var fnErr error
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
-		t.btx = btx
+	err := db.eng.update(func(k kvTx) error {
+		t = &tx{db: db, btx: k}
 		fnErr = fn(t)
 		return fnErr
 	})
 	if err != nil {
-		if fnErr != nil {
+		if fnErr != nil && err == fnErr {
 			return fnErr
 		}
 		return fmt.Errorf("commit %s: %w", db.path, err)
@@ -184,8 +186,8 @@ func (db *DB) Update(fn func(flow.Tx) error) error {
 
 // View runs fn in one read-only transaction.
 func (db *DB) View(fn func(flow.Tx) error) error {
-	return db.bolt.View(func(btx *bolt.Tx) error {
-		return fn(&tx{db: db, btx: btx})
+	return db.eng.view(func(k kvTx) error {
+		return fn(&tx{db: db, btx: k})
 	})
 }
 
