@@ -52,6 +52,16 @@ type Tx interface {
 	LoginEvents(login string, fn func(Event) error) error
 }
 
+// Locks hold a dossier for one session across the nodes that share one
+// store (etcd); each node already lets only one of its own sessions open a
+// dossier.
+type Locks interface {
+	// Lock takes login's dossier: ErrBusy when a session of another node
+	// holds it (a dead node's lock ends by itself within seconds),
+	// ErrUnavailable when the store cannot tell. release gives it back.
+	Lock(login string) (release func(), err error)
+}
+
 // Directory is the institution's account directory (LDAP).
 type Directory interface {
 	// Lookup returns ErrNoAccount when no entry has this login.

@@ -32,6 +32,9 @@ type Config struct {
 	// address): one connection cannot mail every account of the directory.
 	BeginsPerAddress int
 	BeginsWindow     time.Duration
+	// Locks, when several nodes share the store, keeps a dossier open on
+	// one node at a time; nil for a single node.
+	Locks Locks
 }
 
 func (c *Config) defaults() error {
@@ -393,12 +396,30 @@ func verifyRedirect(tx Tx, d *Dossier, norm string, rec Code) error {
 
 func (s *Service) acquire(login string, c Client) (*Session, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if old := s.sessions[login]; old != nil {
+		s.mu.Unlock()
 		return nil, ErrBusy
 	}
 	x := &Session{svc: s, login: login, client: c, done: make(chan struct{})}
 	s.sessions[login] = x
+	s.mu.Unlock()
+	if s.cfg.Locks != nil { // outside s.mu: the other nodes may be slow to answer
+		release, err := s.cfg.Locks.Lock(login)
+		if err != nil {
+			s.mu.Lock()
+			delete(s.sessions, login)
+			s.mu.Unlock()
+			return nil, err
+		}
+		s.mu.Lock()
+		if x.closed() { // kicked meanwhile
+			s.mu.Unlock()
+			release()
+			return nil, ErrClosed
+		}
+		x.release = release
+		s.mu.Unlock()
+	}
 	return x, nil
 }
 

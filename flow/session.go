@@ -15,6 +15,9 @@ type Session struct {
 	client Client
 	done   chan struct{}
 	once   sync.Once
+	// release frees the other nodes' lock (Config.Locks), if any; svc.mu
+	// guards it.
+	release func()
 }
 
 // Login is the login of the dossier.
@@ -28,6 +31,13 @@ func (x *Session) Close() {
 	x.once.Do(func() {
 		close(x.done)
 		s := x.svc
+		s.mu.Lock()
+		release := x.release
+		x.release = nil
+		s.mu.Unlock()
+		if release != nil { // first: a new session of this node then finds it free
+			release()
+		}
 		s.mu.Lock()
 		if s.sessions[x.login] == x {
 			delete(s.sessions, x.login)
