@@ -31,7 +31,7 @@ type EtcdConfig struct {
 	Password string
 	// Timeout bounds each request (default 5s): when the cluster has lost
 	// its quorum, users are told the service is briefly unavailable after
-	// at most this long.
+	// about this long.
 	Timeout time.Duration
 	// LeaseTTL is how long a dead node's dossier locks and mail claims
 	// outlive it (default 10s).
@@ -232,7 +232,7 @@ type etcdTx struct {
 }
 
 func (e *etcdEngine) newTx() *etcdTx {
-	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	ctx, cancel := context.WithCancel(context.Background())
 	return &etcdTx{e: e, ctx: ctx, cancel: cancel, reads: map[string]int64{}, vals: map[string][]byte{},
 		ranges: map[[2]string]bool{}, writes: map[string]*[]byte{}}
 }
@@ -252,12 +252,11 @@ func (t *etcdTx) get(key string) []byte {
 	if v, ok := t.vals[key]; ok || t.err != nil {
 		return v
 	}
-	resp, err := t.e.cli.Get(t.ctx, key, t.revOpt()...)
+	resp, err := t.read(key)
 	if err != nil {
 		t.err = err
 		return nil
 	}
-	t.snapshot(resp.Header.Revision)
 	var v []byte
 	var mod int64
 	if len(resp.Kvs) == 1 {
@@ -267,17 +266,25 @@ func (t *etcdTx) get(key string) []byte {
 	return v
 }
 
-func (t *etcdTx) revOpt() []clientv3.OpOption {
+// read gets key (and opts) at the snapshot. The first read of a
+// transaction is linearizable and fixes the snapshot; the next ones are
+// served by the member asked, unless it has not applied the snapshot yet.
+func (t *etcdTx) read(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	ctx, cancel := context.WithTimeout(t.ctx, t.e.timeout)
+	defer cancel()
 	if t.rev == 0 {
-		return nil
+		resp, err := t.e.cli.Get(ctx, key, opts...)
+		if err == nil {
+			t.rev = resp.Header.Revision
+		}
+		return resp, err
 	}
-	return []clientv3.OpOption{clientv3.WithRev(t.rev)}
-}
-
-func (t *etcdTx) snapshot(rev int64) {
-	if t.rev == 0 {
-		t.rev = rev
+	opts = append(opts, clientv3.WithRev(t.rev))
+	resp, err := t.e.cli.Get(ctx, key, append(opts, clientv3.WithSerializable())...)
+	if errors.Is(err, rpctypes.ErrFutureRev) {
+		resp, err = t.e.cli.Get(ctx, key, opts...)
 	}
+	return resp, err
 }
 
 func (t *etcdTx) put(key string, value []byte) {
@@ -314,7 +321,9 @@ func (t *etcdTx) commit() (bool, error) {
 			ops = append(ops, clientv3.OpPut(k, string(*w)))
 		}
 	}
-	resp, err := t.e.cli.Txn(t.ctx).If(cmps...).Then(ops...).Commit()
+	ctx, cancel := context.WithTimeout(t.ctx, t.e.timeout)
+	defer cancel()
+	resp, err := t.e.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return false, unavailable(err)
 	}
@@ -365,7 +374,7 @@ func (b *etcdBucket) NextSequence() (uint64, error) {
 func (b *etcdBucket) Cursor() cursor { return &etcdCursor{b: b} }
 
 // cursorPage is how many keys a cursor reads from etcd at once.
-const cursorPage = 256
+const cursorPage = 100
 
 // etcdCursor merges the snapshot's keys (read a page at a time) with the
 // transaction's own writes, which it sees even when made during the walk.
@@ -395,14 +404,12 @@ func (c *etcdCursor) fetch(start string) {
 	if t.err != nil {
 		return
 	}
-	opts := append(t.revOpt(), clientv3.WithRange(clientv3.GetPrefixRangeEnd(c.b.pre)),
+	resp, err := t.read(start, clientv3.WithRange(clientv3.GetPrefixRangeEnd(c.b.pre)),
 		clientv3.WithLimit(cursorPage), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
-	resp, err := t.e.cli.Get(t.ctx, start, opts...)
 	if err != nil {
 		t.err = err
 		return
 	}
-	t.snapshot(resp.Header.Revision)
 	for _, kv := range resp.Kvs {
 		c.page = append(c.page, [2][]byte{kv.Key, kv.Value})
 	}

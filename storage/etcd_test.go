@@ -1,12 +1,16 @@
 package storage_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"activated/flow"
 	"activated/internal/etcdtest"
 	"activated/storage"
 	"activated/storage/storagetest"
@@ -57,4 +61,155 @@ func openEtcd(t testing.TB) (*storage.DB, func() *storage.DB) {
 // etcd cluster.
 func TestEtcdContract(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) (*storage.DB, func() *storage.DB) { return openEtcd(t) })
+}
+
+// openNodes opens two nodes' handles on a fresh prefix, with cfg's
+// timeouts.
+func openNodes(t *testing.T, cfg storage.EtcdConfig) (a, b *storage.DB) {
+	c := etcdCluster(t)
+	cfg.Endpoints, cfg.Prefix = c.Endpoints(), fmt.Sprintf("/test%d/", prefixes.Add(1))
+	open := func() *storage.DB {
+		db, err := storage.OpenEtcd(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	return open(), open()
+}
+
+// eventually polls cond until it holds, for at most 15 seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 15s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEtcdLock: a dossier locked by one node is busy for another until
+// released, and a dead node's lock expires with its lease.
+func TestEtcdLock(t *testing.T) {
+	a, b := openNodes(t, storage.EtcdConfig{LeaseTTL: time.Second})
+	release, err := a.Lock("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Lock("alice"); !errors.Is(err, flow.ErrBusy) {
+		t.Fatalf("lock held by node A, taken by B: %v", err)
+	}
+	if r, err := b.Lock("bob"); err != nil {
+		t.Errorf("another login: %v", err)
+	} else {
+		r()
+	}
+	release()
+	releaseB, err := b.Lock("alice")
+	if err != nil {
+		t.Fatalf("after A released: %v", err)
+	}
+	releaseB()
+	// Node A dies holding the lock: its lease is no longer renewed.
+	if _, err := a.Lock("alice"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	eventually(t, "the dead node's lock expires", func() bool {
+		r, err := b.Lock("alice")
+		if err == nil {
+			r()
+		}
+		return err == nil
+	})
+}
+
+// TestEtcdMailClaim: each queued mail is handed to one node at a time; a
+// recorded attempt or the death of the node frees it.
+func TestEtcdMailClaim(t *testing.T) {
+	a, b := openNodes(t, storage.EtcdConfig{LeaseTTL: time.Second})
+	now := time.Now()
+	if err := a.Update(func(tx flow.Tx) error {
+		_, err := tx.Enqueue(flow.Mail{Kind: flow.MailInvitation, To: "a@example.net", Login: "alice", Code: flow.NewCode(), Created: now})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	due, err := a.Due(now, 0)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("node A: %d due, %v", len(due), err)
+	}
+	if due, err := b.Due(now, 0); err != nil || len(due) != 0 {
+		t.Fatalf("node B got the mail A claimed: %d, %v", len(due), err)
+	}
+	if err := a.Retry(due[0].ID, now, "421 busy"); err != nil {
+		t.Fatal(err)
+	}
+	due, err = b.Due(now, 0)
+	if err != nil || len(due) != 1 || due[0].Attempts != 1 {
+		t.Fatalf("node B after A's attempt: %+v, %v", due, err)
+	}
+	if due, _ := a.Due(now, 0); len(due) != 0 {
+		t.Fatalf("node A got the mail B claimed: %d", len(due))
+	}
+	// B dies while sending: after its lease, A sends it.
+	b.Close()
+	eventually(t, "the dead node's claim expires", func() bool {
+		due, err := a.Due(now, 0)
+		return err == nil && len(due) == 1
+	})
+	if err := a.Delivered(due[0].ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := a.Due(now, 0); len(due) != 0 {
+		t.Fatalf("a delivered mail is due again: %+v", due)
+	}
+}
+
+// TestEtcdQuorum: one member down changes nothing; without quorum every
+// operation fails with flow.ErrUnavailable within the timeout and writes
+// nothing; once the members are back, everything resumes with nothing
+// lost.
+func TestEtcdQuorum(t *testing.T) {
+	c := etcdCluster(t)
+	a, _ := openNodes(t, storage.EtcdConfig{Timeout: time.Second})
+	put := func(login string) error {
+		return a.Update(func(tx flow.Tx) error {
+			d := flow.Dossier{Login: login, RecoveryMails: []string{}}
+			if err := tx.PutDossier(d); err != nil {
+				return err
+			}
+			return tx.Audit(flow.Event{Action: "put", Login: login})
+		})
+	}
+	if err := put("before"); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(0)
+	if err := put("one-down"); err != nil {
+		t.Errorf("one member down: %v", err)
+	}
+	c.Stop(1)
+	if err := put("no-quorum"); !errors.Is(err, flow.ErrUnavailable) {
+		t.Errorf("without quorum: %v, want ErrUnavailable", err)
+	}
+	if _, err := a.Lock("alice"); !errors.Is(err, flow.ErrUnavailable) {
+		t.Errorf("lock without quorum: %v, want ErrUnavailable", err)
+	}
+	if err := c.RestartAll(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "writes resume", func() bool { return put("after") == nil })
+	var got []string
+	if err := a.View(func(tx flow.Tx) error {
+		return tx.Dossiers(func(d flow.Dossier) error { got = append(got, d.Login); return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, " ") != "after before one-down" {
+		t.Errorf("dossiers after the outage: %v", got)
+	}
 }

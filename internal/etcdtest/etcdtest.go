@@ -45,7 +45,7 @@ func Start(dir string, n int) (*Cluster, error) {
 		cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
 		cfg.ListenClientUrls = []url.URL{{Scheme: "http", Host: client}}
 		cfg.AdvertiseClientUrls = cfg.ListenClientUrls
-		cfg.TickMs, cfg.ElectionMs = 10, 100
+		cfg.TickMs, cfg.ElectionMs = 25, 250 // margin for a loaded machine and -race
 		cfg.InitialClusterToken = "activated-test"
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 		cfg.UnsafeNoFsync = true // a test cluster: speed over durability

@@ -107,13 +107,13 @@ func testDossiers(t *testing.T, open Open) {
 func testDossierWalk(t *testing.T, open Open) {
 	db, _ := open(t)
 	var logins []string
-	for i := range 300 {
+	for i := range 130 {
 		logins = append(logins, fmt.Sprintf("u%03d", i))
 	}
-	for i := 0; i < len(logins); i += 60 {
+	for i := 0; i < len(logins); i += 65 {
 		update(t, db, func(tx flow.Tx) error {
-			for _, l := range logins[i : i+60] {
-				if l == "u150" {
+			for _, l := range logins[i : i+65] {
+				if l == "u110" {
 					continue
 				}
 				if err := tx.PutDossier(dossier(l)); err != nil {
@@ -124,7 +124,7 @@ func testDossierWalk(t *testing.T, open Open) {
 		})
 	}
 	update(t, db, func(tx flow.Tx) error {
-		if err := tx.PutDossier(dossier("u150")); err != nil {
+		if err := tx.PutDossier(dossier("u110")); err != nil {
 			return err
 		}
 		var got []string
@@ -394,7 +394,7 @@ func testOutboxFinish(t *testing.T, open Open) {
 func testAudit(t *testing.T, open Open) {
 	db, _ := open(t)
 	// More events than one read of etcd returns.
-	for i := range 6 {
+	for i := range 3 {
 		update(t, db, func(tx flow.Tx) error {
 			for j := range 50 {
 				login := "dave"
@@ -412,8 +412,8 @@ func testAudit(t *testing.T, open Open) {
 	view(t, db, func(tx flow.Tx) error {
 		return tx.Events(0, func(e flow.Event) error { all = append(all, e); return nil })
 	})
-	if len(all) != 300 {
-		t.Fatalf("%d events, want 300", len(all))
+	if len(all) != 150 {
+		t.Fatalf("%d events, want 150", len(all))
 	}
 	for i, e := range all {
 		if e.Action != fmt.Sprintf("a%03d", i) || (i > 0 && e.Seq <= all[i-1].Seq) || e.Time.IsZero() {
@@ -422,23 +422,23 @@ func testAudit(t *testing.T, open Open) {
 	}
 	var after []string
 	view(t, db, func(tx flow.Tx) error {
-		if err := tx.Events(all[297].Seq, func(e flow.Event) error { after = append(after, e.Action); return nil }); err != nil {
+		if err := tx.Events(all[147].Seq, func(e flow.Event) error { after = append(after, e.Action); return nil }); err != nil {
 			return err
 		}
 		return tx.Events(math.MaxUint64, func(e flow.Event) error { t.Errorf("event after MaxUint64: %+v", e); return nil })
 	})
-	if strings.Join(after, " ") != "a298 a299" {
-		t.Errorf("Events(after 297th) = %v", after)
+	if strings.Join(after, " ") != "a148 a149" {
+		t.Errorf("Events(after the 148th) = %v", after)
 	}
 	var mine []string
 	view(t, db, func(tx flow.Tx) error {
 		return tx.LoginEvents("dave", func(e flow.Event) error { mine = append(mine, e.Action); return nil })
 	})
-	if len(mine) != 150 || mine[0] != "a000" || mine[149] != "a298" {
+	if len(mine) != 75 || mine[0] != "a000" || mine[74] != "a148" {
 		t.Errorf("LoginEvents(dave): %d events, first %v", len(mine), mine[:min(len(mine), 2)])
 	}
 	// An explicit Seq is kept, must be new, and later events follow it.
-	last := all[299].Seq
+	last := all[149].Seq
 	update(t, db, func(tx flow.Tx) error {
 		return tx.Audit(flow.Event{Seq: last + 10, Time: now, Action: "import", Login: "dave"})
 	})
@@ -459,12 +459,12 @@ func testSweep(t *testing.T, open Open) {
 	db, _ := open(t)
 	old, fresh := map[string]bool{}, flow.NewCode()
 	// More than one sweeping transaction deletes.
-	for i := range 3 {
+	for i := range 2 {
 		update(t, db, func(tx flow.Tx) error {
-			for j := range 40 {
+			for j := range 30 {
 				c := flow.NewCode()
 				old[c] = true
-				if err := tx.PutCode(c, flow.Code{Login: fmt.Sprintf("e%03d", i*40+j), Purpose: flow.PurposeInvite, Deadline: now.Add(-8 * 24 * time.Hour)}); err != nil {
+				if err := tx.PutCode(c, flow.Code{Login: fmt.Sprintf("e%03d", i*30+j), Purpose: flow.PurposeInvite, Deadline: now.Add(-8 * 24 * time.Hour)}); err != nil {
 					return err
 				}
 			}
@@ -501,7 +501,7 @@ func testConcurrentUpdates(t *testing.T, open Open) {
 	db, node := open(t)
 	other := node()
 	update(t, db, func(tx flow.Tx) error { return tx.PutDossier(dossier("frank")) })
-	const n = 16
+	const n = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
