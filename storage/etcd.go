@@ -74,6 +74,27 @@ type etcdEngine struct {
 // code secret is created in etcd by the first node (put if absent), so
 // every node hashes codes and seals mails alike.
 func OpenEtcd(cfg EtcdConfig) (*DB, error) {
+	e, err := openEtcdClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{path: "etcd " + e.prefix, eng: e, etcd: e, enqueued: make(chan struct{}, 1)}
+	secret, err := e.putIfAbsent(e.prefix+etcdSecret, nil)
+	if err == nil {
+		db.keys, err = newKeys(secret)
+	}
+	if err == nil {
+		err = e.checkVersion()
+	}
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("etcd %s: %w", e.prefix, err)
+	}
+	return db, nil
+}
+
+// openEtcdClient fills in cfg's defaults and connects.
+func openEtcdClient(cfg EtcdConfig) (*etcdEngine, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("etcd: no endpoints")
 	}
@@ -99,19 +120,7 @@ func OpenEtcd(cfg EtcdConfig) (*DB, error) {
 	}
 	e := &etcdEngine{cli: cli, prefix: cfg.Prefix, timeout: cfg.Timeout, maxOps: cfg.MaxTxnOps}
 	e.leases = newLeases(cli, cfg.LeaseTTL, cfg.Timeout)
-	db := &DB{path: "etcd " + cfg.Prefix, eng: e, etcd: e, enqueued: make(chan struct{}, 1)}
-	secret, err := e.putIfAbsent(e.prefix+etcdSecret, nil)
-	if err == nil {
-		db.keys, err = newKeys(secret)
-	}
-	if err == nil {
-		err = e.checkVersion()
-	}
-	if err != nil {
-		e.close()
-		return nil, fmt.Errorf("etcd %s: %w", cfg.Prefix, err)
-	}
-	return db, nil
+	return e, nil
 }
 
 // unavailable marks an etcd failure (no quorum, no member reachable,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,5 +212,105 @@ func TestEtcdQuorum(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "after before one-down" {
 		t.Errorf("dossiers after the outage: %v", got)
+	}
+}
+
+// TestCopyToEtcd: a bbolt database copied into etcd works there (codes,
+// sealed mails, audit, sequences); a second copy changes nothing, not even
+// what a node wrote since; a prefix a node already started on is refused.
+func TestCopyToEtcd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "activated.db")
+	src, err := storage.Open(path, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, now := flow.NewCode(), time.Now().UTC().Truncate(time.Second)
+	err = src.Update(func(tx flow.Tx) error {
+		for _, l := range []string{"alice", "bob"} {
+			if err := tx.PutDossier(flow.Dossier{Login: l, RecoveryMails: []string{l + "@example.net"}, Deadline: now}); err != nil {
+				return err
+			}
+			if err := tx.Audit(flow.Event{Action: "invite", Login: l}); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutCode(code, flow.Code{Login: "alice", Purpose: flow.PurposeInvite, Deadline: now}); err != nil {
+			return err
+		}
+		_, err := tx.Enqueue(flow.Mail{Kind: flow.MailInvitation, To: "alice@example.net", Login: "alice", Code: code, Created: now})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	cfg := storage.EtcdConfig{Endpoints: etcdCluster(t).Endpoints(), Prefix: fmt.Sprintf("/test%d/", prefixes.Add(1))}
+	st, err := storage.CopyToEtcd(path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Copied == 0 || st.Present != 0 {
+		t.Errorf("first copy: %+v", st)
+	}
+	db, err := storage.OpenEtcd(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var firstID uint64
+	err = db.View(func(tx flow.Tx) error {
+		if c, err := tx.Code(code); err != nil || c.Login != "alice" {
+			t.Errorf("code after the copy: %+v, %v", c, err)
+		}
+		ms, err := tx.Mails("alice")
+		if err != nil || len(ms) != 1 || ms[0].Code != code {
+			t.Fatalf("mails after the copy: %+v, %v", ms, err)
+		}
+		firstID = ms[0].ID
+		n := 0
+		err = tx.Events(0, func(flow.Event) error { n++; return nil })
+		if n != 2 {
+			t.Errorf("%d events after the copy, want 2", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if due, err := db.Due(now, 0); err != nil || len(due) != 1 {
+		t.Errorf("due after the copy: %+v, %v", due, err)
+	}
+	// A node writes: new IDs follow the copied ones, and a second copy
+	// leaves the node's writes alone.
+	err = db.Update(func(tx flow.Tx) error {
+		id, err := tx.Enqueue(flow.Mail{Kind: flow.MailActivated, To: "bob@example.net", Login: "bob", Created: now})
+		if err == nil && id <= firstID {
+			t.Errorf("new mail ID %d, not after the copied %d", id, firstID)
+		}
+		return tx.PutDossier(flow.Dossier{Login: "alice", Lang: "en", RecoveryMails: []string{}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := storage.CopyToEtcd(path, cfg)
+	if err != nil || again.Copied != 0 || again.Present != st.Copied {
+		t.Errorf("second copy: %+v, %v; want 0 copied, %d present", again, err, st.Copied)
+	}
+	db.View(func(tx flow.Tx) error {
+		if d, err := tx.Dossier("alice"); err != nil || d.Lang != "en" {
+			t.Errorf("the node's write after a second copy: %+v, %v", d, err)
+		}
+		return nil
+	})
+	// A prefix where a node started first has another secret.
+	other := cfg
+	other.Prefix = fmt.Sprintf("/test%d/", prefixes.Add(1))
+	node, err := storage.OpenEtcd(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Close()
+	if _, err := storage.CopyToEtcd(path, other); err == nil || !strings.Contains(err.Error(), "another code secret") {
+		t.Errorf("copy onto another secret: %v", err)
 	}
 }

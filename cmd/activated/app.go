@@ -101,7 +101,7 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	if err != nil {
 		return nil, err
 	}
-	if a.db, err = storage.Open(cfg.Storage.Path, storage.Options{}); err != nil {
+	if a.db, err = cfg.openStorage(); err != nil {
 		return nil, err
 	}
 	dcfg, err := cfg.directoryConfig()
@@ -122,11 +122,15 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	wopts := workerOptions
 	wopts.RetryFor = cfg.Mail.RetryFor.Duration
 	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), clock, log, wopts)
-	a.svc, err = flow.New(flow.Config{
+	fcfg := flow.Config{
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
 		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
-	}, a.db, a.dir, clock, log)
+	}
+	if cfg.Storage.Backend == "etcd" { // other nodes share the store
+		fcfg.Locks = a.db
+	}
+	a.svc, err = flow.New(fcfg, a.db, a.dir, clock, log)
 	if err != nil {
 		return nil, err
 	}
