@@ -1,12 +1,13 @@
 # activated — the two commands of the README: `make demo` and `make test`.
 # Both install what they need on a Debian machine (as root) first.
 GO ?= go
-PKGS := slapd ldap-utils openssh-client
+PKGS := slapd ldap-utils openssh-client 389-ds-base
 
-.PHONY: deps demo test build fuzz bench
+.PHONY: deps demo test build fuzz bench load
 
 # deps installs the Debian packages the demo and the tests run against:
-# a real slapd and OpenSSH's client. /etc/ldap/noslapd keeps the packaged
+# a real slapd, a real 389 Directory Server (the tests start ns-slapd
+# themselves: no systemd needed) and OpenSSH's client. /etc/ldap/noslapd keeps the packaged
 # slapd service from starting: we run our own, on our own port.
 deps:
 	@missing=""; for p in $(PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -31,3 +32,11 @@ fuzz:
 
 bench:
 	$(GO) test -run XXX -bench . -benchmem ./storage/ ./flow/
+
+# load runs cmd/activated-load: activated against a bare wish + bubbletea
+# server, interleaved, figures and ratios as a Markdown table (README,
+# "Benchmarks"). Minutes long; not part of test. LOAD_FLAGS adds flags,
+# e.g. make load LOAD_FLAGS="-idle 1000,10000 -modes idle".
+LOAD_FLAGS ?=
+load: deps
+	$(GO) run ./cmd/activated-load $(LOAD_FLAGS)

@@ -2,9 +2,11 @@ package flow
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/trustelem/zxcvbn"
+	"golang.org/x/text/unicode/norm"
 )
 
 // PasswordPolicy is the institution's password rule set. Defaults: 15 to
@@ -71,7 +73,10 @@ func (p PasswordPolicy) Check(pw, login string, context ...string) PasswordCheck
 		for _, c := range context {
 			inputs = append(inputs, strings.Fields(c)...)
 		}
-		score = zxcvbn.PasswordStrength(scored, inputs).Score
+		// What a guesser tries first counts for nothing: the score is that
+		// of what is left once the names, login and institution are taken
+		// out, accents and case aside ("Hélène Moreau Université").
+		score = zxcvbn.PasswordStrength(without(fold(scored), inputs), inputs).Score
 	}
 	return PasswordCheck{
 		Length: n,
@@ -83,4 +88,26 @@ func (p PasswordPolicy) Check(pw, login string, context ...string) PasswordCheck
 			{RuleStrength, n > 0 && score >= p.MinScore},
 		},
 	}
+}
+
+// fold lowers s and drops its accents.
+func fold(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(strings.ToLower(s)) {
+		if !unicode.Is(unicode.Mn, r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// without is folded pw with every word of words (3 letters or more,
+// folded) taken out.
+func without(pw string, words []string) string {
+	for _, w := range words {
+		if w = fold(w); utf8.RuneCountInString(w) >= 3 {
+			pw = strings.ReplaceAll(pw, w, "")
+		}
+	}
+	return pw
 }

@@ -20,7 +20,10 @@ type Config struct {
 	Password          PasswordPolicy
 	Institution       string
 	DefaultLang       string // "fr" or "en"
-	MailsPerHour      int    // per login, whatever the login; default 5
+	// Helpdesk ([activation] helpdesk, free text) is shown on every dead
+	// end (see DeadEnd).
+	Helpdesk     string
+	MailsPerHour int // per login, whatever the login; default 5
 	// WrongCodes per client address per WrongCodesWindow (default 50 per
 	// 15 min): generous, since one NAT address (a classroom) carries many
 	// honest typos, while 80-bit codes make any such number of guesses
@@ -161,7 +164,7 @@ func (s *Service) lookup(ctx context.Context, login string) (Account, error) {
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err != nil && !errors.Is(err, ErrNoAccount) {
-		s.log.Warn("directory lookup", "login", login, "err", err)
+		logDirectory(s.log, "directory lookup", login, err)
 	}
 	return a, err
 }
@@ -219,7 +222,7 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 		return &RateLimitError{Wait: w.Round(time.Second) + time.Second}
 	}
 	if err := s.mailRate.Take(login, now); err != nil {
-		return err
+		return mailLimit(err)
 	}
 	s.beginRate.Hit(c.Remote, now)
 	a, err := s.lookup(ctx, login)
@@ -326,8 +329,21 @@ func (s *Service) findCode(code string, c Client) (string, Code, error) {
 // Open starts a session on the dossier a code belongs to: an invitation or
 // recovery code proves the recovery address (step 2), a redirect code
 // proves the redirect (step 6). The returned session must be closed.
+//
+// The session shows c.Lang when set (and saves it for the mails to come),
+// else the language saved in the dossier.
 func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, error) {
-	norm, rec, err := s.findCode(code, c)
+	return s.OpenFor(ctx, "", code, c)
+}
+
+// OpenFor is Open for the login typed at step 1: a code of another login
+// is wrong. login "" accepts the code of any login.
+func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*Session, error) {
+	norm, rec, err := s.findCode(CodeFromPaste(code), c)
+	if err == nil && login != "" && rec.Login != NormalizeLogin(login) {
+		s.wrongRate.Hit(c.Remote, s.clock.Now())
+		err = ErrCodeWrong
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -342,6 +358,12 @@ func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, er
 		if d.Opened.IsZero() {
 			d.Opened = s.clock.Now()
 		}
+		if c.Lang != "" {
+			d.Lang = c.Lang
+		}
+		x.mu.Lock()
+		x.client.Lang = s.lang(c, d)
+		x.mu.Unlock()
 		return nil
 	})
 	if err != nil {

@@ -10,15 +10,28 @@ import (
 // Session is one front end editing one dossier. Only one session edits a
 // dossier at a time; a second Open gets ErrBusy until this one is closed.
 type Session struct {
-	svc    *Service
-	login  string
-	client Client
-	done   chan struct{}
-	once   sync.Once
+	svc   *Service
+	login string
+	done  chan struct{}
+	once  sync.Once
+
+	mu     sync.Mutex // the front end may switch language while an operation runs
+	client Client     // Lang: the language the user reads, never ""
 	// release frees the other nodes' lock (Config.Locks), if any; svc.mu
 	// guards it.
 	release func()
 }
+
+// who is the client, as of now.
+func (x *Session) who() Client {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.client
+}
+
+// Lang is the language to show: the client's LANG or the user's last
+// switch, else the language saved in the dossier, else the default.
+func (x *Session) Lang() string { return x.who().Lang }
 
 // Login is the login of the dossier.
 func (x *Session) Login() string { return x.login }
@@ -68,7 +81,9 @@ func (x *Session) Dossier() (Dossier, error) {
 
 // SetLang records the language the user reads, for the mails to come.
 func (x *Session) SetLang(lang string) error {
+	x.mu.Lock()
 	x.client.Lang = lang
+	x.mu.Unlock()
 	return x.update("", "", func(_ Tx, d *Dossier) error { d.Lang = lang; return nil })
 }
 
@@ -101,7 +116,7 @@ func (x *Session) update(action, detail string, fn func(Tx, *Dossier) error) err
 		if action == "" {
 			return nil
 		}
-		return s.audit(tx, x.client, action, x.login, detail)
+		return s.audit(tx, x.who(), action, x.login, detail)
 	})
 	if err == nil {
 		s.changed(x.login)
@@ -161,13 +176,17 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 		if err := at(d, StepMailbox); err != nil {
 			return err
 		}
+		if loops(*d, redirect) {
+			return ErrRedirectLoop
+		}
 		if !equalFoldMail(d.Redirect, redirect) || !d.MailboxChosen {
 			d.RedirectVerified = false
 			if err := tx.EndCodes(d.Login, CodeSuperseded, PurposeRedirect); err != nil {
 				return err
 			}
 		}
-		d.MailboxChosen, d.Redirect, d.KeepCopy = true, redirect, keepCopy && redirect != ""
+		// A copy needs a mailbox to be kept in.
+		d.MailboxChosen, d.Redirect, d.KeepCopy = true, redirect, keepCopy && redirect != "" && d.Mail != ""
 		if d.NeedsRedirectVerification() && !d.RedirectVerified {
 			// The same address confirmed again (back from step 6): the code
 			// already mailed stays good, so the user may still type it.
@@ -175,9 +194,9 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 				return nil
 			}
 			if err := s.redirectRate.Take(d.Login, s.clock.Now()); err != nil {
-				return err
+				return mailLimit(err)
 			}
-			return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{redirect}, s.lang(x.client, d))
+			return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{redirect}, s.lang(x.who(), d))
 		}
 		return nil
 	})
@@ -195,9 +214,9 @@ func (x *Session) ResendRedirect() error {
 			return ErrOrder
 		}
 		if err := s.redirectRate.Take(d.Login, s.clock.Now()); err != nil {
-			return err
+			return mailLimit(err)
 		}
-		return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{d.Redirect}, s.lang(x.client, d))
+		return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{d.Redirect}, s.lang(x.who(), d))
 	})
 }
 
@@ -208,12 +227,12 @@ func (x *Session) VerifyRedirect(code string) error {
 	if d, err := x.Dossier(); err == nil && d.RedirectVerified && d.Next() > StepVerifyRedirect {
 		return nil
 	}
-	norm, rec, err := x.svc.findCode(code, x.client)
+	norm, rec, err := x.svc.findCode(code, x.who())
 	if err != nil {
 		return err
 	}
 	if rec.Login != x.login || rec.Purpose != PurposeRedirect {
-		x.svc.wrongRate.Hit(x.client.Remote, x.svc.clock.Now())
+		x.svc.wrongRate.Hit(x.who().Remote, x.svc.clock.Now())
 		return ErrCodeWrong
 	}
 	return x.update("verify-redirect", "", func(tx Tx, d *Dossier) error {
@@ -261,7 +280,7 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 				_ = x.update("password-refused", "", func(Tx, *Dossier) error { return nil })
 				return err
 			}
-			s.log.Warn("set password", "login", x.login, "err", err)
+			logDirectory(s.log, "set password", x.login, err)
 			return fmt.Errorf("%w: set password: %w", ErrUnavailable, err)
 		}
 		if err := x.record("password-set", func(_ Tx, d *Dossier) error { d.PasswordSet = s.clock.Now(); return nil }); err != nil {
@@ -322,7 +341,7 @@ func (x *Session) record(action string, fn func(Tx, *Dossier) error) error {
 		if err := tx.PutDossier(d); err != nil {
 			return err
 		}
-		return s.audit(tx, x.client, action, x.login, "")
+		return s.audit(tx, x.who(), action, x.login, "")
 	})
 	if err == nil {
 		s.changed(x.login)
@@ -339,7 +358,7 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 	now := s.clock.Now()
 	act := Activation{When: now.In(s.cfg.Location), CharterVersion: d.CharterVersion, Public: d.PublicDirectory, Redirect: d.Redirect, KeepCopy: d.KeepCopy}
 	if err := s.dir.Activate(ctx, a, act); err != nil {
-		s.log.Warn("activate", "login", x.login, "err", err)
+		logDirectory(s.log, "activate", x.login, err)
 		if !errors.Is(err, ErrUnavailable) {
 			err = fmt.Errorf("%w: activate: %w", ErrUnavailable, err)
 		}
@@ -351,7 +370,8 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 			return err
 		}
 		for _, to := range d.RecoveryMails {
-			m := Mail{Kind: MailActivated, To: to, Lang: s.lang(x.client, d), Login: d.Login, Name: d.DisplayName, Created: now}
+			m := Mail{Kind: MailActivated, To: to, Lang: s.lang(x.who(), d), Login: d.Login, Name: d.DisplayName, Created: now,
+				Address: d.Redirect, Mailbox: d.Mail, KeepCopy: d.KeepCopy}
 			if _, err := tx.Enqueue(m); err != nil {
 				return err
 			}

@@ -68,6 +68,9 @@ type data struct {
 	StartOver                  string // the ssh command that starts from step 1
 	Deadline                   string // written out in the template's language, "" if none
 	Institution                string
+	Helpdesk                   string // who to ask for help, "" none
+	Mailbox                    string // the institutional address (activation notice)
+	KeepCopy                   bool
 	Services                   []string
 }
 
@@ -140,6 +143,9 @@ func (r *Renderer) renderLang(m flow.Mail, lang string) (subject, body string, e
 		Command:     r.command(clean(m.Code)),
 		StartOver:   r.command("activate"),
 		Institution: r.cfg.Institution,
+		Helpdesk:    clean(r.cfg.Helpdesk),
+		Mailbox:     clean(m.Mailbox),
+		KeepCopy:    m.KeepCopy,
 		Services:    r.cfg.Services,
 	}
 	if !m.Deadline.IsZero() {

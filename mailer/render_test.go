@@ -47,8 +47,8 @@ func kindCases() []kindCase {
 			"fr": "Confirmez votre adresse de redirection",
 			"en": "Confirm your forwarding address",
 		}, map[string][]string{
-			"fr": {"Bonjour François Hébert,", "vers cette adresse : fh@ailleurs.example", "    " + testCode + "\n", "    " + cmd + "\n", "valable jusqu'au " + fr + "."},
-			"en": {"Hello François Hébert,", "to this address: fh@ailleurs.example", "    " + testCode + "\n", "    " + cmd + "\n", "valid until " + en + "."},
+			"fr": {"Bonjour,", "vers cette adresse : fh@ailleurs.example", "    " + testCode + "\n", "    " + cmd + "\n", "valable jusqu'au " + fr + "."},
+			"en": {"Hello,", "to this address: fh@ailleurs.example", "    " + testCode + "\n", "    " + cmd + "\n", "valid until " + en + "."},
 		}, true},
 		{flow.MailActivated, map[string]string{
 			"fr": "Votre compte informatique Université Exemple est activé",

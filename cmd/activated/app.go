@@ -68,7 +68,7 @@ func (c *Config) mailerConfig(logTo io.Writer) (mailer.Config, error) {
 		Transport: c.Mail.Transport, SMTPURL: c.Mail.SMTPURL, SMTPUsername: c.Mail.SMTPUsername, SMTPPassword: pw,
 		CAFile: c.Mail.CAFile, From: c.Mail.From, Maildir: c.Mail.Maildir,
 		PublicHost: c.Activation.PublicHost, PublicPort: c.Activation.PublicPort, Location: c.Location(),
-		Institution: c.Activation.Institution, Services: c.Activation.Services, LogWriter: logTo,
+		Institution: c.Activation.Institution, Helpdesk: c.Activation.Helpdesk, Services: c.Activation.Services, LogWriter: logTo,
 	}, nil
 }
 
@@ -126,6 +126,7 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
 		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
+		Helpdesk: cfg.Activation.Helpdesk,
 	}
 	if cfg.Storage.Backend == "etcd" { // other nodes share the store
 		fcfg.Locks = a.db
@@ -133,6 +134,9 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	a.svc, err = flow.New(fcfg, a.db, a.dir, clock, log)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SSH.ConnectionsPerMinute != 0 {
+		log.Warn("ssh.connections_per_minute is no longer used: connections are capped by ssh.max_startups and ssh.max_startups_per_source")
 	}
 	key, err := hostkeys.LoadOrCreate(cfg.SSH.HostKey)
 	if err != nil {
@@ -142,8 +146,8 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		HostKey: key, StaffKeysFile: cfg.SSH.StaffAuthorizedKeys,
 		IdleTimeout: cfg.SSH.IdleTimeout.Duration, MaxTimeout: cfg.SSH.MaxTimeout.Duration,
 		HandshakeTimeout: cfg.SSH.HandshakeTimeout.Duration, MaxSessions: cfg.SSH.MaxSessions,
-		ConnPerMinute: connPerMinute(cfg.SSH.ConnectionsPerMinute),
-		PublicHost:    cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
+		MaxStartups: cfg.SSH.MaxStartups, MaxStartupsPerSource: cfg.SSH.MaxStartupsPerSource,
+		PublicHost: cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
 		DefaultLang: cfg.Activation.Language, Log: log,
 		Dashboard: func(ctx context.Context, who sshapp.Staff) tea.Model {
 			return dashboard.New(ctx, a.svc, staffIdentity(who))
@@ -158,14 +162,6 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		return nil, err
 	}
 	return a, nil
-}
-
-// connPerMinute maps the config's 0 (no limit) to sshapp's negative.
-func connPerMinute(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 func staffIdentity(who sshapp.Staff) staff.Identity {

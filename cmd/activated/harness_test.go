@@ -65,9 +65,19 @@ func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 	}
 	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}}
 	h.ldap = slapd.StartT(t, accounts...)
+	return h.setup(harnessLDAP{URL: h.ldap.URL, BindDN: h.ldap.ServiceDN, BindPassword: h.ldap.ServicePassword, PeopleDN: h.ldap.PeopleDN})
+}
+
+// harnessLDAP is where the server finds its directory.
+type harnessLDAP struct{ URL, CAFile, BindDN, BindPassword, PeopleDN string }
+
+// setup starts the SMTP server and the server over the directory l.
+func (h *harness) setup(l harnessLDAP) *harness {
+	t := h.t
+	t.Helper()
 	h.smtp = smtptest.StartT(t)
 	pwFile := filepath.Join(h.dir, "ldap.secret")
-	must(t, os.WriteFile(pwFile, []byte(h.ldap.ServicePassword+"\n"), 0o600))
+	must(t, os.WriteFile(pwFile, []byte(l.BindPassword+"\n"), 0o600))
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	must(t, err)
 	h.staffKey, err = gossh.NewSignerFromKey(priv)
@@ -81,10 +91,11 @@ func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 	cfg.SSH.HostKey = filepath.Join(h.dir, "ssh", "host_ed25519")
 	cfg.SSH.StaffAuthorizedKeys = keysFile
 	cfg.Storage.Path = filepath.Join(h.dir, "activated.db")
-	cfg.LDAP.URL = h.ldap.URL
-	cfg.LDAP.BindDN = h.ldap.ServiceDN
+	cfg.LDAP.URL = l.URL
+	cfg.LDAP.CAFile = l.CAFile
+	cfg.LDAP.BindDN = l.BindDN
 	cfg.LDAP.BindPasswordFile = pwFile
-	cfg.LDAP.PeopleBase = h.ldap.PeopleDN
+	cfg.LDAP.PeopleBase = l.PeopleDN
 	cfg.LDAP.MailDomain = slapd.MailDomain
 	cfg.Mail.Transport = "smtp"
 	cfg.Mail.SMTPURL = "smtp://" + h.smtp.Addr

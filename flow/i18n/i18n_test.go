@@ -33,7 +33,7 @@ func TestErrorSentences(t *testing.T) {
 	errs := []error{
 		flow.ErrCodeWrong, flow.ErrCodeExpired, flow.ErrCodeUsed, flow.ErrCodeSuperseded, flow.ErrCodeRevoked,
 		flow.ErrCodeFinished, flow.ErrBusy, flow.ErrClosed, flow.ErrOrder, flow.ErrNotAccepted, flow.ErrInvalidAddress,
-		flow.ErrInvalidLogin, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrAlreadyActivated,
+		flow.ErrInvalidLogin, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrMisconfigured, flow.ErrAlreadyActivated,
 		&flow.RateLimitError{Wait: 90 * time.Second}, &flow.PasswordRefusedError{Reason: "too short"},
 		fmt.Errorf("wrapped: %w", flow.ErrCodeExpired), errors.New("boom"),
 	}
@@ -89,5 +89,76 @@ func TestPickAndCommand(t *testing.T) {
 		if s := RuleText("fr", r, flow.DefaultPasswordPolicy); strings.Contains(s, "%!") || s == "" {
 			t.Errorf("rule %s: %q", r, s)
 		}
+	}
+}
+
+func TestPasswordRefusedSays(t *testing.T) {
+	for _, tc := range []struct {
+		err  *flow.PasswordRefusedError
+		want []string // in English
+		not  string
+	}{
+		{&flow.PasswordRefusedError{Problem: flow.PasswordQuality, MinLength: 20, Reason: "password must be at least 20 characters long"},
+			[]string{"at least 20 characters", `says: "password must be at least 20 characters long"`}, ""},
+		{&flow.PasswordRefusedError{Problem: flow.PasswordTooShort}, []string{"too short"}, "says"},
+		{&flow.PasswordRefusedError{Problem: flow.PasswordInHistory}, []string{"already used"}, "says"},
+		{&flow.PasswordRefusedError{Problem: flow.PasswordQuality, Reason: "password based off of user entry"},
+			[]string{"too close to your name", "password based off of user entry"}, ""},
+		{&flow.PasswordRefusedError{Problem: flow.PasswordTooYoung}, []string{"too recently"}, ""},
+		{&flow.PasswordRefusedError{Reason: "no reason known"}, []string{"refused this password: no reason known"}, ""},
+	} {
+		s := Error("en", fmt.Errorf("set password: %w", tc.err), "")
+		for _, w := range tc.want {
+			if !strings.Contains(s, w) {
+				t.Errorf("%+v: %q does not say %q", tc.err, s, w)
+			}
+		}
+		if tc.not != "" && strings.Contains(s, tc.not) {
+			t.Errorf("%+v: %q says %q", tc.err, s, tc.not)
+		}
+		if fr := Error("fr", tc.err, ""); fr == s || strings.Contains(fr, "%!") {
+			t.Errorf("French: %q", fr)
+		}
+	}
+	if s := Error("fr", &flow.PasswordRefusedError{MinLength: 20}, ""); !strings.Contains(s, "au moins 20 caractères") {
+		t.Errorf("French min length: %q", s)
+	}
+}
+
+func TestMisconfiguredIsNotAnOutage(t *testing.T) {
+	// The session wraps what the directory says in ErrUnavailable: the
+	// configuration error wins, for waiting will not cure it.
+	err := fmt.Errorf("%w: set password: %w", flow.ErrUnavailable,
+		fmt.Errorf("%w: the directory demands an encrypted connection", flow.ErrMisconfigured))
+	for _, lang := range Langs {
+		s := Error(lang, err, "")
+		if s != T(lang, "err.misconfigured") || s == T(lang, "err.unavailable") {
+			t.Errorf("%s: %q", lang, s)
+		}
+		if strings.Contains(s, "encrypted") {
+			t.Errorf("%s: the user reads the log's details: %q", lang, s)
+		}
+	}
+}
+
+// The mail limit speaks of mails and of minutes, not of attempts and
+// "57m58s"; dead ends give the helpdesk, other errors do not.
+func TestMailLimitAndHelpdesk(t *testing.T) {
+	err := &flow.RateLimitError{Wait: 57*time.Minute + 58*time.Second, Mails: true}
+	got := Explain("en", err, "ssh activate@host", "Call 1234")
+	want := T("en", "err.ratelimit.mails", "58 minutes") + "\n" + T("en", "helpdesk", "Call 1234")
+	if got != want {
+		t.Errorf("mail limit: %q, want %q", got, want)
+	}
+	if got := Error("fr", &flow.RateLimitError{Wait: 40 * time.Second}, ""); got != T("fr", "err.ratelimit", "40 secondes") {
+		t.Errorf("attempts: %q", got)
+	}
+	for _, e := range []error{flow.ErrCodeRevoked, flow.ErrCodeExpired, flow.ErrUnavailable, flow.ErrClosed} {
+		if got := Explain("fr", e, "x", "Call 1234"); !strings.HasSuffix(got, "\nAssistance : Call 1234") {
+			t.Errorf("%v: no helpdesk in %q", e, got)
+		}
+	}
+	if got := Explain("en", flow.ErrCodeWrong, "x", "Call 1234"); strings.Contains(got, "1234") {
+		t.Errorf("a typo is no dead end: %q", got)
 	}
 }
