@@ -47,6 +47,7 @@ type harness struct {
 	stopApp  func()
 	staffKey gossh.Signer
 	logs     *flowtest.Buffer
+	tweak    func(*Config) // applied to the config before the server starts
 }
 
 // e2eAccounts: a pending staff member, a pending student, an active one.
@@ -60,10 +61,16 @@ func e2eAccounts() []slapd.Account {
 
 func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, accounts...)
+}
+
+// newHarnessWith is newHarness with tweak applied to the config first.
+func newHarnessWith(t testing.TB, tweak func(*Config), accounts ...slapd.Account) *harness {
+	t.Helper()
 	if len(accounts) == 0 {
 		accounts = e2eAccounts()
 	}
-	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}}
+	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}, tweak: tweak}
 	h.ldap = slapd.StartT(t, accounts...)
 	return h.setup(harnessLDAP{URL: h.ldap.URL, BindDN: h.ldap.ServiceDN, BindPassword: h.ldap.ServicePassword, PeopleDN: h.ldap.PeopleDN})
 }
@@ -104,6 +111,9 @@ func (h *harness) setup(l harnessLDAP) *harness {
 	cfg.Activation.PublicPort = 2222
 	cfg.Activation.Institution = "Université Exemple"
 	cfg.Activation.Language = "en"
+	if h.tweak != nil {
+		h.tweak(cfg)
+	}
 	must(t, cfg.Validate())
 	h.cfg = cfg
 	h.start()

@@ -8,15 +8,21 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"activated/storage"
 )
+
+// etcdLeaseTTL is how long a dead node's dossier locks and mail claims
+// outlive it; the end-to-end tests shorten it.
+var etcdLeaseTTL = 10 * time.Second
 
 // EtcdConfig builds the storage's etcd settings: TLS from the CA and
 // client certificate files, the password from its file.
 func (c *Config) EtcdConfig() (storage.EtcdConfig, error) {
 	st := c.Storage
-	cfg := storage.EtcdConfig{Endpoints: st.EtcdEndpoints, Prefix: st.EtcdPrefix, Username: st.EtcdUsername, Timeout: st.EtcdTimeout.Duration}
+	cfg := storage.EtcdConfig{Endpoints: st.EtcdEndpoints, Prefix: st.EtcdPrefix, Username: st.EtcdUsername,
+		Timeout: st.EtcdTimeout.Duration, LeaseTTL: etcdLeaseTTL}
 	if st.EtcdPasswordFile != "" {
 		pw, err := readSecretFile(st.EtcdPasswordFile)
 		if err != nil {
