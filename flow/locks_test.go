@@ -69,3 +69,46 @@ func TestLocksAcrossNodes(t *testing.T) {
 	must(t, err)
 	z.Close()
 }
+
+// retryStore runs every Update's fn twice, the first time rolled back, as
+// a store shared by several nodes does when another node wrote meanwhile.
+type retryStore struct{ flow.Store }
+
+var errConflict = errors.New("conflict: run again")
+
+func (r retryStore) Update(fn func(flow.Tx) error) error {
+	if err := r.Store.Update(func(tx flow.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errConflict
+	}); !errors.Is(err, errConflict) {
+		return err
+	}
+	return r.Store.Update(fn)
+}
+
+// TestUpdateRunsAgain: the operations give the same result when the store
+// runs their transaction a second time.
+func TestUpdateRunsAgain(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	svc, err := flow.New(e.cfg, retryStore{e.db}, e.dir, e.clock, nil)
+	must(t, err)
+	out, err := svc.Invite(ctx, "amartin", false, flow.Client{Actor: "staff:test"})
+	if err != nil || out != flow.Invited {
+		t.Fatalf("Invite: %v, %v", out, err)
+	}
+	x, err := svc.Open(ctx, e.lastCode("amartin", flow.MailInvitation), user)
+	must(t, err)
+	must(t, x.AcceptCharter(true))
+	must(t, x.ChooseDirectory(false))
+	must(t, x.ChooseMailbox("", false))
+	must(t, x.Finish(ctx, goodPassword))
+	x.Close()
+	st, err := svc.Status("amartin")
+	must(t, err)
+	if st.Dossier.Activated.IsZero() {
+		t.Errorf("not activated: %+v", st.Dossier)
+	}
+}

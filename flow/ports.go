@@ -10,6 +10,9 @@ import (
 
 // Store keeps dossiers, codes, the outbox and the audit log. Each call of
 // Update is one atomic transaction: a crash leaves the old or the new state.
+// A store shared by several nodes (etcd) runs fn again when another node
+// wrote what fn read meanwhile: fn must start afresh each time (reset
+// what it records outside, decide from what it reads).
 type Store interface {
 	Update(fn func(Tx) error) error
 	View(fn func(Tx) error) error

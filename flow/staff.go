@@ -42,6 +42,7 @@ func (s *Service) invite(a Account, renew bool, c Client) (InviteOutcome, error)
 	now := s.clock.Now()
 	var out InviteOutcome
 	err := s.store.Update(func(tx Tx) error {
+		out = "" // fn may run again (Store.Update)
 		d, err := tx.Dossier(a.Login)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
