@@ -68,6 +68,10 @@ type etcdEngine struct {
 	timeout time.Duration
 	maxOps  int
 	leases  *leases
+	// writing serializes this node's transactions: they would all
+	// conflict on the audit sequence anyway, so only other nodes' writes
+	// can make one run again.
+	writing sync.Mutex
 }
 
 // OpenEtcd connects to the cluster and returns the store kept in it. The
@@ -196,6 +200,8 @@ func (e *etcdEngine) view(fn func(kvTx) error) error {
 }
 
 func (e *etcdEngine) update(fn func(kvTx) error) error {
+	e.writing.Lock()
+	defer e.writing.Unlock()
 	for attempt := 1; ; attempt++ {
 		t := e.newTx()
 		err := fn(t)
