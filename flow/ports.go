@@ -18,6 +18,13 @@ type Store interface {
 	View(fn func(Tx) error) error
 }
 
+// Batcher is a Store that can run concurrent small transactions in one
+// commit (Update semantics, but fn may run more than once, so it acts only
+// through its Tx). A Store without it gets Update.
+type Batcher interface {
+	Batch(fn func(Tx) error) error
+}
+
 // Tx is a store transaction. Values returned are copies: they stay valid
 // after the transaction.
 type Tx interface {
@@ -102,8 +109,14 @@ var (
 	ErrOrder          = errors.New("step: not available yet")
 	ErrNotAccepted    = errors.New("charter: not accepted")
 	ErrInvalidAddress = errors.New("mail address: invalid")
-	ErrRedirectLoop   = errors.New("mail address: the institution's own domain")
-	ErrInvalidLogin   = errors.New("login: invalid")
+	// ErrAddressCharacters is an ErrInvalidAddress whose reason is a
+	// control, format or invisible character (a bidi override…).
+	ErrAddressCharacters = fmt.Errorf("%w: invisible or control characters", ErrInvalidAddress)
+	ErrRedirectLoop      = errors.New("mail address: the institution's own domain")
+	ErrInvalidLogin      = errors.New("login: invalid")
+	// ErrLoginIsCode answers Begin when what was typed as a login is a
+	// code: it is neither looked up nor logged.
+	ErrLoginIsCode    = errors.New("login: this is a code, not a login")
 	ErrPasswordPolicy = errors.New("password: does not meet the policy")
 	ErrUnavailable    = errors.New("directory unavailable")
 	// ErrMisconfigured: the directory refused for a reason that waiting
@@ -114,7 +127,6 @@ var (
 	ErrMisconfigured    = errors.New("directory configuration error")
 	ErrAlreadyActivated = errors.New("account already activated")
 	ErrExists           = errors.New("account already exists")
-	ErrFinishing        = errors.New("the user is finishing the activation right now: try again in a minute")
 	// ErrRedirectConfirmed answers Open with a redirect code: the redirect
 	// is now verified, but such a code opens nothing (it went to an
 	// address the user typed, maybe wrongly): the user goes on with the

@@ -2,9 +2,11 @@ package flow
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Session is one front end editing one dossier. Only one session edits a
@@ -20,6 +22,9 @@ type Session struct {
 	// release frees the other nodes' lock (Config.Locks), if any; svc.mu
 	// guards it.
 	release func()
+
+	// checked is the last password check's verdict.
+	checked checkCache
 }
 
 // who is the client, as of now.
@@ -166,9 +171,9 @@ func (x *Session) ChooseDirectory(public bool) error {
 // differs from every recovery address gets a code mailed to it (step 6).
 func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 	if redirect != "" {
-		var ok bool
-		if redirect, ok = ValidMail(redirect); !ok {
-			return ErrInvalidAddress
+		var err error
+		if redirect, err = CheckMail(redirect); err != nil {
+			return err
 		}
 	}
 	s := x.svc
@@ -232,22 +237,38 @@ func (x *Session) VerifyRedirect(code string) error {
 		return err
 	}
 	if rec.Login != x.login || rec.Purpose != PurposeRedirect {
-		x.svc.wrongRate.Hit(x.who().Remote, x.svc.clock.Now())
+		x.svc.wrongCode(x.who())
 		return ErrCodeWrong
 	}
 	return x.update("verify-redirect", "", func(tx Tx, d *Dossier) error {
 		if err := at(d, StepVerifyRedirect); err != nil {
 			return err
 		}
-		return verifyRedirect(tx, d, norm, rec)
+		return verifyRedirect(tx, d, norm, rec, x.svc.clock.Now())
 	})
 }
 
 // CheckPassword evaluates a candidate password against the policy, with the
 // login, names and institution as what a guesser tries first.
+// At most a few checks run at once on the whole server (passwordChecks);
+// the session's last verdict is kept, by the password's hash.
 func (x *Session) CheckPassword(pw string) PasswordCheck {
+	key := sha256.Sum256([]byte(pw))
+	if c, ok := x.checked.get(key); ok {
+		return c
+	}
 	d, _ := x.Dossier()
-	return x.svc.cfg.Password.Check(pw, x.login, d.GivenName, d.Surname, d.DisplayName, x.svc.cfg.Institution)
+	x.svc.checks <- struct{}{}
+	c := x.svc.cfg.Password.Check(pw, x.login, d.GivenName, d.Surname, d.DisplayName, x.svc.cfg.Institution)
+	<-x.svc.checks
+	x.checked.put(key, c)
+	return c
+}
+
+// WatchPassword returns the live checker of a password field for this
+// session (see PasswordWatch).
+func (x *Session) WatchPassword() *PasswordWatch {
+	return newPasswordWatch(x.CheckPassword, PasswordPause, time.Sleep, time.Now)
 }
 
 // Finish is step 7 → 8: the directory sets the password, then the account
@@ -263,6 +284,12 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 		return err
 	}
 	defer x.endFinish()
+	// From here the last step is one unit: the directory writes run to
+	// their end (each bounded by the directory's own timeout, the whole by
+	// FinishTimeout) and are recorded, whatever becomes of the session
+	// (a disconnect cancels ctx and closes x).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FinishTimeout)
+	defer cancel()
 	a, err := s.lookup(ctx, x.login)
 	if err != nil {
 		return err
@@ -292,8 +319,8 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 
 // startFinish checks, before anything reaches the directory, that the
 // dossier is at step 7, neither revoked nor past its deadline, and marks
-// it as finishing: Revoke waits for no one but refuses meanwhile, so the
-// directory and the dossier never disagree.
+// it as finishing: a Revoke meanwhile waits for the end, so the directory
+// and the dossier never disagree.
 func (x *Session) startFinish() (Dossier, error) {
 	s := x.svc
 	s.mu.Lock()
@@ -314,12 +341,13 @@ func (x *Session) startFinish() (Dossier, error) {
 	if s.clock.Now().After(d.Deadline) {
 		return d, ErrCodeExpired
 	}
-	s.finishing[x.login] = true
+	s.finishing[x.login] = make(chan struct{})
 	return d, nil
 }
 
 func (x *Session) endFinish() {
 	x.svc.mu.Lock()
+	close(x.svc.finishing[x.login])
 	delete(x.svc.finishing, x.login)
 	x.svc.mu.Unlock()
 }

@@ -102,12 +102,17 @@ func (s *Service) Create(ctx context.Context, n NewAccount, c Client) (Account, 
 }
 
 // Revoke kills the codes of login's dossier and ends any session on it.
+// While the user's last step is under way it waits for its end (bounded by
+// FinishTimeout), then finds the account active or not.
 func (s *Service) Revoke(login string, c Client) error {
 	login = NormalizeLogin(login)
 	s.mu.Lock() // against startFinish: no revoke while the directory is being written
-	if s.finishing[login] {
+	for s.finishing[login] != nil {
+		end := s.finishing[login]
 		s.mu.Unlock()
-		return ErrFinishing
+		s.log.Info("revoke waits for the activation under way", "login", login)
+		<-end
+		s.mu.Lock()
 	}
 	err := s.store.Update(func(tx Tx) error {
 		d, err := tx.Dossier(login)

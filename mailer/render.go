@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
 	"fmt"
 	"mime"
@@ -168,8 +169,16 @@ func (r *Renderer) command(user string) string {
 }
 
 // messageID depends only on the mail, so every retry of a mail carries
-// the same Message-ID and a receiver can drop duplicates.
+// the same Message-ID and a receiver can drop duplicates. The "account is
+// active" notice is named after the activation it reports (login,
+// address, activation time: its Created), not its outbox ID, so even a
+// copy queued twice is recognisable; the login and address appear only
+// hashed.
 func (r *Renderer) messageID(m flow.Mail) string {
+	if m.Kind == flow.MailActivated {
+		h := sha256.Sum256([]byte(m.Login + "\x00" + strings.ToLower(m.To)))
+		return fmt.Sprintf("<activated.notice.%x.%d@%s>", h[:12], m.Created.UnixNano(), domainOf(r.from.Address))
+	}
 	return fmt.Sprintf("<activated.%d.%d@%s>", m.ID, m.Created.UnixNano(), domainOf(r.from.Address))
 }
 

@@ -34,7 +34,7 @@ const (
 	DefaultIdleTimeout          = 15 * time.Minute
 	DefaultKeepAlive            = 15 * time.Second
 	DefaultMaxTimeout           = 2 * time.Hour
-	DefaultMaxSessions          = 256
+	DefaultMaxSessions          = 1000
 	DefaultMaxStartups          = 100
 	DefaultMaxStartupsPerSource = 20
 	DefaultSessionWait          = 30 * time.Second
@@ -112,6 +112,10 @@ type Server struct {
 	// stopping is closed when Shutdown starts: wizard sessions end at once,
 	// cleanly, telling the user how to come back.
 	stopping chan struct{}
+	// stopCtx is cancelled with stopping: sessions hook their end on it
+	// with context.AfterFunc, which costs no goroutine while they last.
+	stopCtx context.Context
+	stopNow context.CancelFunc
 }
 
 // New builds the server; nothing listens until Serve.
@@ -147,6 +151,7 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 		slots:    make(sessionSlots, cfg.MaxSessions),
 		stopping: make(chan struct{}),
 	}
+	s.stopCtx, s.stopNow = context.WithCancel(context.Background())
 	s.srv = &ssh.Server{
 		HostSigners:          []ssh.Signer{cfg.HostKey},
 		Version:              "activated",
@@ -214,6 +219,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
 		close(s.stopping)
+		s.stopNow()
 	}
 	s.closing = true
 	for _, l := range s.listeners {

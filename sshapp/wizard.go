@@ -52,6 +52,7 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 		var (
 			cleanup func()
 			screen  *tui.Screen
+			unhook  = func() bool { return false }
 		)
 		defer func() {
 			if cleanup != nil {
@@ -69,18 +70,16 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			// session costs no frame ticks (see tui.Screen).
 			pty, _, _ := sess.Pty()
 			screen = tui.NewScreen(m, sess, append(sess.Environ(), "TERM="+pty.Term), pty.Window.Width, pty.Window.Height)
-			opts := append(bm.MakeOptions(sess), screen.Options()...)
+			// No signal handler: the server's SIGTERM is the server's, not
+			// every session's (and it costs a goroutine per session).
+			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler())...)
 			p := tea.NewProgram(screen, append(opts, tea.WithContext(sess.Context()))...)
-			go func() { // a stop quits the program, which restores the terminal
-				select {
-				case <-s.stopping:
-					p.Quit()
-				case <-sess.Context().Done():
-				}
-			}()
+			// A stop quits the program, which restores the terminal.
+			unhook = context.AfterFunc(s.stopCtx, p.Quit)
 			return p
 		}
 		bm.MiddlewareWithProgramHandler(program)(next)(sess)
+		unhook()
 		if screen != nil {
 			screen.Close()
 		}
@@ -91,14 +90,8 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 // untilStopping is ctx, also cancelled when the server starts to stop.
 func (s *Server) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-s.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	unhook := context.AfterFunc(s.stopCtx, cancel)
+	return ctx, func() { unhook(); cancel() }
 }
 
 // stopped tells a wizard user whose session the server is ending that

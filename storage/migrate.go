@@ -51,7 +51,7 @@ func CopyToEtcd(path string, cfg EtcdConfig) (CopyStats, error) {
 	}
 	defer dst.Close()
 	e := dst.etcd
-	buckets := [][]byte{bucketDossiers, bucketCodes, bucketCodeIdx, bucketOutbox, bucketMailIdx, bucketQueue, bucketAudit, bucketAuditIdx}
+	buckets := [][]byte{bucketDossiers, bucketCodes, bucketCodeIdx, bucketOutbox, bucketMailIdx, bucketQueue, bucketMailCode, bucketAudit, bucketAuditIdx}
 	err = src.bolt.View(func(btx *bolt.Tx) error {
 		for _, name := range buckets {
 			b := btx.Bucket(name)

@@ -397,3 +397,137 @@ func TestStaleCodeCancelsItsQueuedMail(t *testing.T) {
 		t.Errorf("%d mail-cancelled events: %v", n, actions)
 	}
 }
+
+// Mails that left the queue are deleted once past the retention, with
+// their index entries; queued and recent ones stay; the audit keeps the
+// facts.
+func TestPrune(t *testing.T) {
+	db, _ := openTest(t)
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	old := now.Add(-40 * 24 * time.Hour)
+	sent := enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "a@example.net", Login: "alice", Created: old})
+	mustUpdate(t, db, func(tx flow.Tx) error {
+		return tx.PutCode("AAAA-AAAA-AAAA-AAA1", flow.Code{Login: "alice", Purpose: flow.PurposeRecovery, Deadline: old.Add(time.Hour)})
+	})
+	cancelled := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: "AAAA-AAAA-AAAA-AAA1", Created: old})
+	queued := enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "b@example.net", Login: "bob", Created: old})
+	recent := enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "a@example.net", Login: "alice", Created: now.Add(-time.Hour)})
+	if err := db.Delivered(sent, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Delivered(recent, now); err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("alice", flow.CodeRevoked) })
+	if ms := mails(t, db, "alice"); !sameIDs(ms, sent, cancelled, recent) || ms[1].State != flow.MailCancelled {
+		t.Fatalf("before: %+v", ms)
+	}
+	n, err := db.Prune(now, 30*24*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("Prune = %d, %v; want 2", n, err)
+	}
+	if ms := mails(t, db, "alice"); !sameIDs(ms, recent) {
+		t.Errorf("alice after prune: %v", ids(ms))
+	}
+	if ms := mails(t, db, "bob"); !sameIDs(ms, queued) {
+		t.Errorf("bob after prune: %v", ids(ms))
+	}
+	if err := db.bolt.View(func(btx *bolt.Tx) error {
+		if n := btx.Bucket(bucketOutbox).Stats().KeyN; n != 2 {
+			t.Errorf("%d outbox entries left, want 2", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, db, func(ftx flow.Tx) error {
+		var facts []string
+		err := ftx.LoginEvents("alice", func(e flow.Event) error { facts = append(facts, e.Action); return nil })
+		if !slices.Contains(facts, "mail-sent") || !slices.Contains(facts, "mail-cancelled") {
+			t.Errorf("the audit lost the facts: %v", facts)
+		}
+		return err
+	})
+	if n, err := db.Prune(now, 30*24*time.Hour); err != nil || n != 0 {
+		t.Errorf("second Prune = %d, %v", n, err)
+	}
+}
+
+// Cancelling a code's queued mails reads those mails only: a login's past
+// mails, however many (here unreadable), are not unsealed.
+func TestCancelFindsQueuedMailsByIndex(t *testing.T) {
+	db, _ := openTest(t)
+	now := time.Now()
+	var past []uint64
+	for range 50 {
+		past = append(past, enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "a@example.net", Login: "alice", Created: now}))
+	}
+	for _, id := range past {
+		if err := db.Delivered(id, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The past mails become unreadable: any read of them fails.
+	if err := db.bolt.Update(func(btx *bolt.Tx) error {
+		for _, id := range past {
+			if err := btx.Bucket(bucketOutbox).Put(u64(id), []byte("garbage")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	issue := func(code string) uint64 {
+		var id uint64
+		mustUpdate(t, db, func(tx flow.Tx) error {
+			if err := tx.PutCode(code, flow.Code{Login: "alice", Purpose: flow.PurposeRecovery, Deadline: now.Add(time.Hour)}); err != nil {
+				return err
+			}
+			var err error
+			id, err = tx.Enqueue(flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: code, Created: now})
+			return err
+		})
+		return id
+	}
+	first := issue("AAAA-AAAA-AAAA-AAA1")
+	second := issue("AAAA-AAAA-AAAA-AAA2") // supersedes the first: its mail is cancelled
+	due, err := db.Due(now, 0)
+	if err != nil || len(due) != 1 || due[0].ID != second {
+		t.Fatalf("due = %+v, %v; want only %d (and %d cancelled)", due, err, second, first)
+	}
+}
+
+// A database written before the mailcode index (queue values empty) gets
+// its queued mails indexed at Open, so their cancellation still works.
+func TestQueuedMailsIndexedAtOpen(t *testing.T) {
+	db, path := openTest(t)
+	now := time.Now()
+	var id uint64
+	mustUpdate(t, db, func(tx flow.Tx) error {
+		if err := tx.PutCode("AAAA-AAAA-AAAA-AAA1", flow.Code{Login: "alice", Purpose: flow.PurposeRecovery, Deadline: now.Add(time.Hour)}); err != nil {
+			return err
+		}
+		var err error
+		id, err = tx.Enqueue(flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: "AAAA-AAAA-AAAA-AAA1", Created: now})
+		return err
+	})
+	if err := db.bolt.Update(func(btx *bolt.Tx) error {
+		if err := btx.DeleteBucket(bucketMailCode); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketQueue).Put(u64(id), nil) // as the previous version wrote it
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("alice", flow.CodeRevoked) })
+	if ms := mails(t, db, "alice"); len(ms) != 1 || ms[0].State != flow.MailCancelled {
+		t.Errorf("the mail of a revoked code, queued before the index: %+v", ms)
+	}
+}

@@ -155,16 +155,20 @@ func (t *tx) storeCode(h []byte, c flow.Code) error {
 
 // cancelMails cancels the queued mails of login that carry the code whose
 // key is h: a code that stopped working must not reach the user later
-// (after an SMTP outage, say). Only login's own mails are read, so the
-// cost (and the time an answer takes) does not depend on other logins.
+// (after an SMTP outage, say). They are found through the mailcode index,
+// so only those mails are unsealed, never the login's past ones.
 func (t *tx) cancelMails(login string, h []byte, st flow.CodeState) error {
-	mails, err := t.Mails(login)
-	if err != nil {
-		return fmt.Errorf("cancel mails of %s: %w", login, err)
-	}
 	var stale []flow.Mail
-	for _, m := range mails {
-		if m.State != flow.MailQueued || m.Code == "" {
+	c := t.btx.Bucket(bucketMailCode).Cursor()
+	for k, _ := c.Seek(h); k != nil && bytes.HasPrefix(k, h); k, _ = c.Next() {
+		if len(k) != len(h)+8 {
+			continue
+		}
+		m, err := t.mail(binary.BigEndian.Uint64(k[len(h):]))
+		if err != nil {
+			return fmt.Errorf("cancel mails of %s: %w", login, err)
+		}
+		if m.State != flow.MailQueued || m.Login != login {
 			continue
 		}
 		if mh, ok := t.db.keys.codeKey(m.Code); ok && bytes.Equal(mh, h) {
@@ -284,8 +288,8 @@ func (t *tx) Enqueue(m flow.Mail) (uint64, error) {
 	return id, nil
 }
 
-// putMail seals m under its ID and keeps the queue bucket in step with
-// its state.
+// putMail seals m under its ID and keeps the queue bucket and the
+// mailcode index in step with its state.
 func (t *tx) putMail(m flow.Mail) error {
 	key := u64(m.ID)
 	plain, err := json.Marshal(m)
@@ -299,10 +303,23 @@ func (t *tx) putMail(m flow.Mail) error {
 	if err := t.btx.Bucket(bucketOutbox).Put(key, sealed); err != nil {
 		return err
 	}
-	if m.State == flow.MailQueued {
-		return t.btx.Bucket(bucketQueue).Put(key, nil)
+	queue, byCode := t.btx.Bucket(bucketQueue), t.btx.Bucket(bucketMailCode)
+	if h := queue.Get(key); len(h) > 1 {
+		if err := byCode.Delete(append(bytes.Clone(h), key...)); err != nil {
+			return err
+		}
 	}
-	return t.btx.Bucket(bucketQueue).Delete(key)
+	if m.State != flow.MailQueued {
+		return queue.Delete(key)
+	}
+	h, ok := t.db.keys.codeKey(m.Code)
+	if m.Code == "" || !ok {
+		return queue.Put(key, noCode)
+	}
+	if err := byCode.Put(append(bytes.Clone(h), key...), nil); err != nil {
+		return err
+	}
+	return queue.Put(key, h)
 }
 
 // mail reads and unseals one outbox entry.

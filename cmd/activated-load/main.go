@@ -139,7 +139,7 @@ func run(o options, w io.Writer) error {
 		return err
 	}
 	limit := raiseFDs()
-	if need := uint64(slices.Max(o.idle))*2 + 200; limit < need {
+	if need := uint64(slices.Max(o.idle)) + 200; limit < need { // per process: the tool and each server
 		return fmt.Errorf("open files limit %d, %d needed for -idle %d: raise it (ulimit -Hn)", limit, need, slices.Max(o.idle))
 	}
 	tags := ""
@@ -297,7 +297,11 @@ func idleMode(ctx context.Context, o options, both []*server) ([]row, error) {
 			if o.pprof && s.pprof != "" && err == nil {
 				var heap string
 				heap, err = s.profile(o.dir, "heap", 0)
-				fmt.Fprintf(os.Stderr, "profiles: %s %s\n", prof, heap)
+				var gor string
+				if err == nil {
+					gor, err = s.profile(o.dir, "goroutine", 0)
+				}
+				fmt.Fprintf(os.Stderr, "profiles: %s %s %s\n", prof, heap, gor)
 			}
 			closeAll(ts)
 			if err := firstErr(err, err1, err2); err != nil {
@@ -444,6 +448,12 @@ func activateMode(ctx context.Context, o options, act *activatedRun, bare *serve
 	hb, err := handshakeCost(bare, o.hands)
 	if err != nil {
 		return nil, err
+	}
+	if o.pprof && act.pprof != "" { // a CPU profile of the first seconds of walks
+		go func() {
+			path, err := act.profile(o.dir, "profile", 5*time.Second)
+			fmt.Fprintf(os.Stderr, "activation profile: %s %v\n", path, err)
+		}()
 	}
 	mails := func() int { f, _ := filepath.Glob(filepath.Join(act.maildir, "new", "*")); return len(f) }
 	var per []time.Duration

@@ -126,7 +126,8 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
 		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
-		Helpdesk: cfg.Activation.Helpdesk,
+		LoginsPerMinute: cfg.Activation.LoginsPerMinute,
+		Helpdesk:        cfg.Activation.Helpdesk,
 	}
 	if cfg.Storage.Backend == "etcd" { // other nodes share the store
 		fcfg.Locks = a.db
@@ -215,8 +216,11 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	return nil
 }
 
-// sweep deletes code records a week past their deadline, hourly.
+// sweep deletes, hourly, code records a week past their deadline and
+// mails sent, failed or cancelled more than mailRetention ago (the audit
+// keeps what happened to them).
 func (a *app) sweep(ctx context.Context) {
+	const mailRetention = 30 * 24 * time.Hour
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -224,6 +228,11 @@ func (a *app) sweep(ctx context.Context) {
 			a.log.Error("sweep codes", "err", err)
 		} else if n > 0 {
 			a.log.Info("swept codes", "count", n)
+		}
+		if n, err := a.db.Prune(clock.Now(), mailRetention); err != nil {
+			a.log.Error("prune outbox", "err", err)
+		} else if n > 0 {
+			a.log.Info("pruned delivered and cancelled mails", "count", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -236,6 +245,11 @@ func (a *app) sweep(ctx context.Context) {
 func (a *app) close() {
 	if a.dir != nil {
 		a.dir.Close()
+	}
+	if a.svc != nil {
+		if err := a.svc.FlushAudit(); err != nil {
+			a.log.Error("audit: count of unknown logins", "err", err)
+		}
 	}
 	if a.db != nil {
 		a.db.Close()

@@ -134,7 +134,8 @@ type ActivationConfig struct {
 	Institution       string   `toml:"institution"`
 	Helpdesk          string   `toml:"helpdesk"` // free text: shown on every dead end and in every mail
 	Services          []string `toml:"services"`
-	MailsPerHour      int      `toml:"mails_per_hour"` // per login
+	MailsPerHour      int      `toml:"mails_per_hour"`    // per login
+	LoginsPerMinute   int      `toml:"logins_per_minute"` // server-wide
 }
 
 // PasswordConfig is the [password] section.
@@ -169,7 +170,7 @@ func DefaultConfig() *Config {
 			HostKey:              "/var/lib/activated/host_ed25519",
 			IdleTimeout:          Duration{10 * time.Minute},
 			MaxTimeout:           Duration{2 * time.Hour},
-			MaxSessions:          100,
+			MaxSessions:          1000, // ~1 GB of idle TUI sessions (README, Benchmarks)
 			MaxStartups:          100,
 			MaxStartupsPerSource: 20,
 			HandshakeTimeout:     Duration{30 * time.Second},
@@ -208,6 +209,7 @@ func DefaultConfig() *Config {
 			Institution:       "Université",
 			Services:          []string{"ENT", "Mail", "Moodle"},
 			MailsPerHour:      5,
+			LoginsPerMinute:   600,
 		},
 		Password: PasswordConfig{MinLength: 15, MaxLength: 256, MinScore: 3},
 	}
@@ -452,6 +454,9 @@ func (c *Config) Validate() error {
 	p.required("activation.institution", c.Activation.Institution)
 	if c.Activation.MailsPerHour < 1 {
 		p.add("activation.mails_per_hour", "must be at least 1, got %d", c.Activation.MailsPerHour)
+	}
+	if c.Activation.LoginsPerMinute < 1 {
+		p.add("activation.logins_per_minute", "must be at least 1, got %d", c.Activation.LoginsPerMinute)
 	}
 
 	// [password]

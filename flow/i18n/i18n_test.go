@@ -32,8 +32,8 @@ func TestErrorSentences(t *testing.T) {
 	restart := Command("activate", "activate.example.org", 22)
 	errs := []error{
 		flow.ErrCodeWrong, flow.ErrCodeExpired, flow.ErrCodeUsed, flow.ErrCodeSuperseded, flow.ErrCodeRevoked,
-		flow.ErrCodeFinished, flow.ErrBusy, flow.ErrClosed, flow.ErrOrder, flow.ErrNotAccepted, flow.ErrInvalidAddress,
-		flow.ErrInvalidLogin, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrMisconfigured, flow.ErrAlreadyActivated,
+		flow.ErrCodeFinished, flow.ErrBusy, flow.ErrClosed, flow.ErrOrder, flow.ErrNotAccepted, flow.ErrInvalidAddress, flow.ErrAddressCharacters,
+		flow.ErrInvalidLogin, flow.ErrLoginIsCode, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrMisconfigured, flow.ErrAlreadyActivated,
 		&flow.RateLimitError{Wait: 90 * time.Second}, &flow.PasswordRefusedError{Reason: "too short"},
 		fmt.Errorf("wrapped: %w", flow.ErrCodeExpired), errors.New("boom"),
 	}

@@ -166,6 +166,7 @@ type model struct {
 	keepCopy     bool
 	check        flow.PasswordCheck
 	checkSeq     int
+	pwWatch      *flow.PasswordWatch
 }
 
 func (m *model) Init() tea.Cmd {
@@ -360,9 +361,17 @@ func (m *model) checkCmd() tea.Cmd {
 	if s == nil {
 		return nil
 	}
-	m.checkSeq++
-	seq, pw := m.checkSeq, m.pw.Value()
-	return func() tea.Msg { return checkMsg{seq, s.CheckPassword(pw)} }
+	// One check at a time per session, once the typing pauses, on the
+	// latest value (flow.PasswordWatch).
+	if m.pwWatch == nil {
+		m.pwWatch = s.WatchPassword()
+	}
+	seq, run := m.pwWatch.Set(m.pw.Value())
+	m.checkSeq = seq
+	if run == nil {
+		return nil
+	}
+	return func() tea.Msg { r := run(); return checkMsg{r.Seq, r.Check} }
 }
 
 func (m *model) tooSmall() bool { return m.width < minWidth || m.height < minHeight }

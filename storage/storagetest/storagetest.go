@@ -36,6 +36,8 @@ func Run(t *testing.T, open Open) {
 		{"OutboxFinish", testOutboxFinish},
 		{"Audit", testAudit},
 		{"Sweep", testSweep},
+		{"Prune", testPrune},
+		{"Batch", testBatch},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"SharedSecret", testSharedSecret},
 	} {
@@ -576,4 +578,62 @@ func testSharedSecret(t *testing.T, open Open) {
 		}
 		return nil
 	})
+}
+
+// testPrune: mails that left the queue are deleted once old; queued ones
+// and recent ones stay.
+func testPrune(t *testing.T, open Open) {
+	db, _ := open(t)
+	var ids []uint64
+	update(t, db, func(tx flow.Tx) error {
+		for i := range 4 {
+			m := mail("hana", flow.MailInvitation)
+			m.Created = now.Add(time.Duration(i-3) * 24 * time.Hour) // 3, 2, 1 and 0 days old
+			id, err := tx.Enqueue(m)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	for _, id := range []uint64{ids[0], ids[2], ids[3]} {
+		if err := db.Delivered(id, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := db.Prune(now, 36*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("Prune: %d, %v; want 1 (the sent mail 3 days old)", n, err)
+	}
+	view(t, db, func(tx flow.Tx) error {
+		ms, err := tx.Mails("hana")
+		if err != nil {
+			return err
+		}
+		if len(ms) != 3 || ms[0].ID != ids[1] || ms[0].State != flow.MailQueued {
+			t.Errorf("after the prune: %+v", ms)
+		}
+		return nil
+	})
+}
+
+// testBatch: Batch is an Update for concurrent callers: every fn's
+// writes land.
+func testBatch(t *testing.T, open Open) {
+	db, _ := open(t)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if err := db.Batch(func(tx flow.Tx) error { return tx.Audit(flow.Event{Action: "begin", Login: fmt.Sprintf("i%d", i)}) }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	view(t, db, func(tx flow.Tx) error { return tx.Events(0, func(flow.Event) error { n++; return nil }) })
+	if n != 8 {
+		t.Errorf("%d events after 8 batched writes", n)
+	}
 }
