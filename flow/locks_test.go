@@ -112,3 +112,15 @@ func TestUpdateRunsAgain(t *testing.T) {
 		t.Errorf("not activated: %+v", st.Dossier)
 	}
 }
+
+// TestChangedElsewhere: a change another node made reaches the
+// subscribers (the dashboards).
+func TestChangedElsewhere(t *testing.T) {
+	e := newEnv(t)
+	ch, stop := e.svc.Subscribe()
+	defer stop()
+	e.svc.Changed("amartin")
+	if got := <-ch; got != "amartin" {
+		t.Errorf("subscriber got %q", got)
+	}
+}

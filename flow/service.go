@@ -165,6 +165,10 @@ func (s *Service) Subscribe() (<-chan string, func()) {
 	}
 }
 
+// Changed tells the subscribers that login's dossier changed elsewhere
+// (another node sharing the store).
+func (s *Service) Changed(login string) { s.changed(login) }
+
 func (s *Service) changed(login string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

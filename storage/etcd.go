@@ -605,3 +605,36 @@ func (db *DB) unclaim(id uint64) {
 		db.etcd.releaseKey(db.etcd.prefix + etcdClaim + string(u64(id)))
 	}
 }
+
+// Changes sends the login of every dossier written through any node,
+// until ctx ends (etcd: a watch; bbolt: nothing, the only node knows).
+// Slow readers miss changes, never block the watch.
+func (db *DB) Changes(ctx context.Context) <-chan string {
+	out := make(chan string, 64)
+	if db.etcd == nil {
+		close(out)
+		return out
+	}
+	e := db.etcd
+	pre := e.prefix + etcdData + string(bucketDossiers) + "/"
+	go func() {
+		defer close(out)
+		for ctx.Err() == nil {
+			// A watch survives member changes; it ends on compaction of its
+			// revision or when the client closes: start another.
+			for resp := range e.cli.Watch(clientv3.WithRequireLeader(ctx), pre, clientv3.WithPrefix()) {
+				for _, ev := range resp.Events {
+					select {
+					case out <- strings.TrimPrefix(string(ev.Kv.Key), pre):
+					default:
+					}
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return out
+}

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -312,5 +313,32 @@ func TestCopyToEtcd(t *testing.T) {
 	node.Close()
 	if _, err := storage.CopyToEtcd(path, other); err == nil || !strings.Contains(err.Error(), "another code secret") {
 		t.Errorf("copy onto another secret: %v", err)
+	}
+}
+
+// TestEtcdChanges: a dossier written through one node is announced on the
+// other (the dashboards' live refresh).
+func TestEtcdChanges(t *testing.T) {
+	a, b := openNodes(t, storage.EtcdConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes := a.Changes(ctx)
+	// The watch starts asynchronously: write until it is seen.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if err := b.Update(func(tx flow.Tx) error { return tx.PutDossier(flow.Dossier{Login: "zoe", RecoveryMails: []string{}}) }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case login := <-changes:
+			if login != "zoe" {
+				t.Fatalf("change of %q, want zoe", login)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no change seen after 15s")
+		}
 	}
 }

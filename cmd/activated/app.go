@@ -189,6 +189,11 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.worker.Run(bg) })
 	wg.Go(func() { a.sweep(bg) })
+	wg.Go(func() { // the dashboards follow the other nodes' writes too
+		for login := range a.db.Changes(bg) {
+			a.svc.Changed(login)
+		}
+	})
 	served := make(chan error, 1)
 	go func() { served <- a.ssh.Serve(ln) }()
 	select {
