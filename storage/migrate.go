@@ -90,18 +90,27 @@ func CopyToEtcd(path string, cfg EtcdConfig) (CopyStats, error) {
 // putAbsent writes the keys of bucket b that etcd does not hold yet, in
 // one transaction, and returns how many.
 func (e *etcdEngine) putAbsent(b []byte, kvs [][2][]byte) (int, error) {
+	if len(kvs) == 0 {
+		return 0, nil
+	}
 	for range maxAttempts {
 		ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+		// The keys etcd holds from the batch's first to its last (kvs is
+		// in key order).
+		got, err := e.cli.Get(ctx, e.key(b, kvs[0][0]), clientv3.WithRange(e.key(b, kvs[len(kvs)-1][0])+"\x00"), clientv3.WithKeysOnly())
+		if err != nil {
+			cancel()
+			return 0, unavailable(err)
+		}
+		held := map[string]bool{}
+		for _, kv := range got.Kvs {
+			held[string(kv.Key)] = true
+		}
 		var cmps []clientv3.Cmp
 		var ops []clientv3.Op
 		for _, kv := range kvs {
 			key := e.key(b, kv[0])
-			resp, err := e.cli.Get(ctx, key, clientv3.WithCountOnly())
-			if err != nil {
-				cancel()
-				return 0, unavailable(err)
-			}
-			if resp.Count == 0 {
+			if !held[key] {
 				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
 				ops = append(ops, clientv3.OpPut(key, string(kv[1])))
 			}

@@ -396,14 +396,14 @@ func testOutboxFinish(t *testing.T, open Open) {
 func testAudit(t *testing.T, open Open) {
 	db, _ := open(t)
 	// More events than one read of etcd returns.
-	for i := range 3 {
+	for i := range 2 {
 		update(t, db, func(tx flow.Tx) error {
-			for j := range 50 {
+			for j := range 55 {
 				login := "dave"
 				if j%2 == 1 {
 					login = "dave2"
 				}
-				if err := tx.Audit(flow.Event{Actor: "user", Action: fmt.Sprintf("a%03d", i*50+j), Login: login}); err != nil {
+				if err := tx.Audit(flow.Event{Actor: "user", Action: fmt.Sprintf("a%03d", i*55+j), Login: login}); err != nil {
 					return err
 				}
 			}
@@ -414,8 +414,8 @@ func testAudit(t *testing.T, open Open) {
 	view(t, db, func(tx flow.Tx) error {
 		return tx.Events(0, func(e flow.Event) error { all = append(all, e); return nil })
 	})
-	if len(all) != 150 {
-		t.Fatalf("%d events, want 150", len(all))
+	if len(all) != 110 {
+		t.Fatalf("%d events, want 110", len(all))
 	}
 	for i, e := range all {
 		if e.Action != fmt.Sprintf("a%03d", i) || (i > 0 && e.Seq <= all[i-1].Seq) || e.Time.IsZero() {
@@ -424,23 +424,23 @@ func testAudit(t *testing.T, open Open) {
 	}
 	var after []string
 	view(t, db, func(tx flow.Tx) error {
-		if err := tx.Events(all[147].Seq, func(e flow.Event) error { after = append(after, e.Action); return nil }); err != nil {
+		if err := tx.Events(all[107].Seq, func(e flow.Event) error { after = append(after, e.Action); return nil }); err != nil {
 			return err
 		}
 		return tx.Events(math.MaxUint64, func(e flow.Event) error { t.Errorf("event after MaxUint64: %+v", e); return nil })
 	})
-	if strings.Join(after, " ") != "a148 a149" {
-		t.Errorf("Events(after the 148th) = %v", after)
+	if strings.Join(after, " ") != "a108 a109" {
+		t.Errorf("Events(after the 108th) = %v", after)
 	}
 	var mine []string
 	view(t, db, func(tx flow.Tx) error {
 		return tx.LoginEvents("dave", func(e flow.Event) error { mine = append(mine, e.Action); return nil })
 	})
-	if len(mine) != 75 || mine[0] != "a000" || mine[74] != "a148" {
+	if len(mine) != 56 || mine[0] != "a000" || mine[55] != "a109" {
 		t.Errorf("LoginEvents(dave): %d events, first %v", len(mine), mine[:min(len(mine), 2)])
 	}
 	// An explicit Seq is kept, must be new, and later events follow it.
-	last := all[149].Seq
+	last := all[109].Seq
 	update(t, db, func(tx flow.Tx) error {
 		return tx.Audit(flow.Event{Seq: last + 10, Time: now, Action: "import", Login: "dave"})
 	})
@@ -481,9 +481,13 @@ func testSweep(t *testing.T, open Open) {
 		t.Fatalf("Sweep: %d, %v; want %d", n, err, len(old))
 	}
 	view(t, db, func(tx flow.Tx) error {
-		for c := range old {
+		checked := 0
+		for c := range old { // a sample: each read is a round trip on etcd
 			if _, err := tx.Code(c); !errors.Is(err, flow.ErrNotFound) {
 				t.Fatalf("swept code still there: %v", err)
+			}
+			if checked++; checked == 5 {
+				break
 			}
 		}
 		if _, err := tx.LiveCode("e001", flow.PurposeInvite); !errors.Is(err, flow.ErrNotFound) {
