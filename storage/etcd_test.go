@@ -46,9 +46,16 @@ func etcdCluster(t testing.TB) *etcdtest.Cluster {
 // openEtcd opens a store under a fresh prefix, and returns a function that
 // opens another node's handle on it.
 func openEtcd(t testing.TB) (*storage.DB, func() *storage.DB) {
+	node := nodesOn(t, storage.EtcdConfig{})
+	return node(), node
+}
+
+// nodesOn returns a function that opens a node's handle on a fresh
+// prefix, with cfg's timeouts.
+func nodesOn(t testing.TB, cfg storage.EtcdConfig) func() *storage.DB {
 	c := etcdCluster(t)
-	cfg := storage.EtcdConfig{Endpoints: c.Endpoints(), Prefix: fmt.Sprintf("/test%d/", prefixes.Add(1))}
-	node := func() *storage.DB {
+	cfg.Endpoints, cfg.Prefix = c.Endpoints(), fmt.Sprintf("/test%d/", prefixes.Add(1))
+	return func() *storage.DB {
 		db, err := storage.OpenEtcd(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -56,7 +63,6 @@ func openEtcd(t testing.TB) (*storage.DB, func() *storage.DB) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
-	return node(), node
 }
 
 // TestEtcdContract runs the storage contract against a real three-member
@@ -68,16 +74,7 @@ func TestEtcdContract(t *testing.T) {
 // openNodes opens two nodes' handles on a fresh prefix, with cfg's
 // timeouts.
 func openNodes(t *testing.T, cfg storage.EtcdConfig) (a, b *storage.DB) {
-	c := etcdCluster(t)
-	cfg.Endpoints, cfg.Prefix = c.Endpoints(), fmt.Sprintf("/test%d/", prefixes.Add(1))
-	open := func() *storage.DB {
-		db, err := storage.OpenEtcd(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
+	open := nodesOn(t, cfg)
 	return open(), open()
 }
 

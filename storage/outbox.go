@@ -146,9 +146,15 @@ const sweepBatch = 50
 // Sweep deletes the code records whose Deadline+keep is before now, with
 // their index entries, and returns how many it deleted.
 func (db *DB) Sweep(now time.Time, keep time.Duration) (int, error) {
+	return inBatches(func() (int, error) { return db.sweep(now, keep) })
+}
+
+// inBatches runs batch (one transaction deleting at most sweepBatch
+// records) until it deletes fewer, and adds up what it deleted.
+func inBatches(batch func() (int, error)) (int, error) {
 	total := 0
 	for {
-		n, err := db.sweep(now, keep)
+		n, err := batch()
 		total += n
 		if err != nil || n < sweepBatch {
 			return total, err
@@ -199,14 +205,7 @@ func (db *DB) sweep(now time.Time, keep time.Duration) (int, error) {
 // happened to each. Mails are walked in ID (creation) order and the walk
 // stops at the first one too recent, so a prune costs what it deletes.
 func (db *DB) Prune(now time.Time, keep time.Duration) (int, error) {
-	total := 0
-	for {
-		n, err := db.prune(now, keep)
-		total += n
-		if err != nil || n < sweepBatch {
-			return total, err
-		}
-	}
+	return inBatches(func() (int, error) { return db.prune(now, keep) })
 }
 
 // prune deletes at most sweepBatch mails (two writes each).
