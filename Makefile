@@ -17,8 +17,12 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# build also checks that the binary links no test code (the testing
+# package, which the demo's slapd helpers once pulled in).
 build:
 	$(GO) build -o activated ./cmd/activated
+	@if $(GO) tool nm activated | grep -q ' testing\.'; then \
+		echo "activated links the testing package:"; $(GO) tool nm activated | grep ' testing\.' | head; exit 1; fi
 
 demo: deps build
 	./activated demo

@@ -49,12 +49,19 @@ type Tx interface {
 	// (ErrNotFound otherwise); it never returns the code itself.
 	LiveCode(login string, p Purpose) (Code, error)
 
-	// Enqueue adds m to the outbox (sealed) and returns its ID.
+	// Enqueue adds m to the outbox (sealed) as queued and returns its ID.
 	Enqueue(m Mail) (uint64, error)
+	// PutMail stores m again under its ID, which must exist (a state
+	// change: a queued mail cancelled).
+	PutMail(m Mail) error
+	// QueuedMails returns login's queued mails, oldest first, without
+	// reading its past ones.
+	QueuedMails(login string) ([]Mail, error)
 	// Mails returns the outbox entries of login, oldest first.
 	Mails(login string) ([]Mail, error)
 
-	// Audit appends e (Seq and Time are set by the caller or filled in).
+	// Audit appends e as given (its Time is the caller's); a zero Seq is
+	// the next one.
 	Audit(e Event) error
 	// Events calls fn for every event with Seq > after, oldest first.
 	Events(after uint64, fn func(Event) error) error

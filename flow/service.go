@@ -214,15 +214,16 @@ func refresh(d *Dossier, a Account, now time.Time) {
 func (s *Service) issue(tx Tx, d *Dossier, p Purpose, kind MailKind, deadline time.Time, to []string, lang string) error {
 	code := NewCode()
 	now := s.clock.Now()
-	target := ""
+	target, name := "", d.DisplayName
 	if p == PurposeRedirect {
-		target = d.Redirect
+		// The address may be a stranger's (mistyped): it gets no name.
+		target, name = d.Redirect, ""
 	}
-	if err := tx.PutCode(code, Code{Login: d.Login, Purpose: p, Deadline: deadline, State: CodeLive, Created: now, Target: target}); err != nil {
+	if err := s.putCode(tx, code, Code{Login: d.Login, Purpose: p, Deadline: deadline, State: CodeLive, Created: now, Target: target}); err != nil {
 		return err
 	}
 	for _, addr := range to {
-		m := Mail{Kind: kind, To: addr, Lang: lang, Login: d.Login, Name: d.DisplayName, Code: code, Deadline: deadline, Address: target, Created: now}
+		m := Mail{Kind: kind, To: addr, Lang: lang, Login: d.Login, Name: name, Code: code, Deadline: deadline, Address: target, Created: now}
 		if _, err := tx.Enqueue(m); err != nil {
 			return err
 		}
@@ -525,7 +526,7 @@ func (s *Service) confirmRedirect(norm string, rec Code, c Client) error {
 		if err := at(&d, StepVerifyRedirect); err != nil {
 			return err
 		}
-		if err := verifyRedirect(tx, &d, norm, rec, now); err != nil {
+		if err := s.verifyRedirect(tx, &d, norm, rec); err != nil {
 			return err
 		}
 		d.Updated = now
@@ -541,8 +542,8 @@ func (s *Service) confirmRedirect(norm string, rec Code, c Client) error {
 	return ErrRedirectConfirmed
 }
 
-func verifyRedirect(tx Tx, d *Dossier, norm string, rec Code, now time.Time) error {
-	if err := recheck(tx, norm, rec, now); err != nil {
+func (s *Service) verifyRedirect(tx Tx, d *Dossier, norm string, rec Code) error {
+	if err := recheck(tx, norm, rec, s.clock.Now()); err != nil {
 		return err
 	}
 	if rec.Purpose != PurposeRedirect || rec.Login != d.Login || !equalFoldMail(rec.Target, d.Redirect) {
@@ -552,7 +553,7 @@ func verifyRedirect(tx Tx, d *Dossier, norm string, rec Code, now time.Time) err
 		return ErrOrder
 	}
 	d.RedirectVerified = true
-	return tx.SetCodeState(norm, CodeUsed)
+	return s.setCodeState(tx, d.Login, norm, CodeUsed)
 }
 
 // wrongCode counts one wrong code against the client's Source.

@@ -186,7 +186,7 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 		}
 		if !equalFoldMail(d.Redirect, redirect) || !d.MailboxChosen {
 			d.RedirectVerified = false
-			if err := tx.EndCodes(d.Login, CodeSuperseded, PurposeRedirect); err != nil {
+			if err := s.endCodes(tx, d.Login, CodeSuperseded, PurposeRedirect); err != nil {
 				return err
 			}
 		}
@@ -244,7 +244,7 @@ func (x *Session) VerifyRedirect(code string) error {
 		if err := at(d, StepVerifyRedirect); err != nil {
 			return err
 		}
-		return verifyRedirect(tx, d, norm, rec, x.svc.clock.Now())
+		return x.svc.verifyRedirect(tx, d, norm, rec)
 	})
 }
 
@@ -394,7 +394,7 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 	}
 	return x.record("activated", func(tx Tx, d *Dossier) error {
 		d.Activated = now
-		if err := tx.EndCodes(d.Login, CodeFinished); err != nil {
+		if err := s.endCodes(tx, d.Login, CodeFinished); err != nil {
 			return err
 		}
 		for _, to := range d.RecoveryMails {

@@ -38,6 +38,21 @@ type connRecord struct {
 	sessions int // session channels opened in all
 	outcome  string
 	done     map[string]bool // see once
+	// quit, when set, ends the session's full-screen program with a
+	// sentence, after it restores the terminal (see watch).
+	quit func(msg string)
+}
+
+func (r *connRecord) setQuit(f func(string)) {
+	r.mu.Lock()
+	r.quit = f
+	r.mu.Unlock()
+}
+
+func (r *connRecord) quitter() func(string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.quit
 }
 
 func recordOf(ctx ssh.Context) *connRecord {
@@ -143,7 +158,7 @@ func (c *loggedConn) evict() {
 // session yet.
 func (c *loggedConn) closeUnlessSession() {
 	if !c.rec.hasSessions() {
-		c.rec.setOutcome("no-session")
+		c.rec.setOutcome("no-session-timeout")
 		_ = c.Close()
 	}
 }
@@ -191,8 +206,10 @@ func (c *loggedConn) Close() error {
 func (c *loggedConn) cost(outcome string) time.Duration {
 	r := c.rec
 	switch {
-	case outcome == "no-session":
+	case outcome == "no-session-timeout":
 		return penaltyNoSession
+	case outcome == "no-session": // authenticated, then left: like leaving mid-handshake
+		return penaltyNoAuth
 	case r.authOK, outcome == "stopped":
 		return 0
 	case !c.heard.Load():

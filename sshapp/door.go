@@ -16,7 +16,7 @@ const (
 	penaltyNoAuth    = 1 * time.Second  // left during the handshake (a "no" at the host key prompt)
 	penaltyProtocol  = 5 * time.Second  // a handshake that failed on an error
 	penaltyGrace     = 10 * time.Second // still not authenticated at the handshake timeout
-	penaltyNoSession = 10 * time.Second // authenticated, then opened no session in time
+	penaltyNoSession = 10 * time.Second // authenticated, then opened no session in time (closed by the server)
 	penaltyMin       = 15 * time.Second
 	penaltyMax       = 10 * time.Minute
 	// maxPenalized bounds the penalty table: past it, expired entries are

@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"activated/flow"
 )
 
 func TestSessionSlots(t *testing.T) {
@@ -69,6 +71,21 @@ func TestDoorCapsStartupsPerSourceAndServerWide(t *testing.T) {
 	}
 }
 
+// Addresses in one IPv6 /64 are one source: rotating through them buys
+// nothing.
+func TestDoorCountsAnIPv6Slash64AsOneSource(t *testing.T) {
+	d := newTestDoor(t, -1, 2)
+	for i, remote := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2::abcd"} {
+		c := d.conn(flow.Source(remote))
+		if got, want := d.admit(c), []admission{admitted, admitted, refused}[i]; got != want {
+			t.Errorf("%s: %v, want %v", remote, got, want)
+		}
+	}
+	if d.admit(d.conn(flow.Source("2001:db8:1:3::1"))) != admitted {
+		t.Error("the next /64 was refused")
+	}
+}
+
 func TestDoorEvictsTheOldestSilentStartup(t *testing.T) {
 	d := newTestDoor(t, 2, -1)
 	silent, talking := d.conn("10.0.0.1"), d.conn("10.0.0.2")
@@ -105,6 +122,19 @@ func TestDoorPenalizesMisbehaviourOnly(t *testing.T) {
 	if d.penalized("10.0.0.1") {
 		t.Fatal("honest connections were penalized")
 	}
+	// Ten that authenticate and leave at once (a monitoring probe): 1 s each.
+	for range 10 {
+		c := d.conn("10.0.0.1")
+		d.admit(c)
+		c.heard.Store(true)
+		c.rec.auth(user{kind: userActivate}, nil)
+		d.authenticated(c)
+		c.Close()
+	}
+	if d.penalized("10.0.0.1") {
+		t.Fatal("ten probes that authenticated and left were penalized")
+	}
+	d.now = d.now.Add(time.Minute)
 	// Two connections that authenticate and open no session: 20 s owed,
 	// past the 15 s threshold.
 	for range 2 {

@@ -3,6 +3,7 @@ package sshapp
 import (
 	"context"
 	"errors"
+	"strings"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
@@ -64,6 +65,7 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			m, done := tui.New(s.svc, tui.Options{
 				Code: parseUser(sess.User()).code, Client: s.client(sess),
 				PublicHost: s.cfg.PublicHost, PublicPort: s.cfg.PublicPort, Services: s.cfg.Services,
+				ASCII: !utf8Charset(sess.Environ()),
 			})
 			cleanup = done
 			// The wizard draws itself as soon as it changes, and an idle
@@ -74,6 +76,8 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			// every session's (and it costs a goroutine per session).
 			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler())...)
 			p := tea.NewProgram(screen, append(opts, tea.WithContext(sess.Context()))...)
+			// Idle: the wizard restores the terminal, then leaves the sentence.
+			recordOf(sess.Context()).setQuit(func(msg string) { p.Send(tui.Quit(msg)) })
 			// A stop quits the program, which restores the terminal.
 			unhook = context.AfterFunc(s.stopCtx, p.Quit)
 			return p
@@ -95,7 +99,8 @@ func (s *Server) untilStopping(ctx context.Context) (context.Context, context.Ca
 }
 
 // stopped tells a wizard user whose session the server is ending that
-// nothing is lost and how to come back, and reports whether it did.
+// nothing is lost and how to come back (or, Ephemeral, that the data is
+// gone), and reports whether it did.
 func (s *Server) stopped(sess ssh.Session) bool {
 	select {
 	case <-s.stopping:
@@ -104,7 +109,11 @@ func (s *Server) stopped(sess ssh.Session) bool {
 	}
 	lang := s.lang(sess)
 	recordOf(sess.Context()).setOutcome("stopped")
-	say(sess, i18n.T(lang, "ssh.stopping", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort)))
+	msg := i18n.T(lang, "ssh.stopping", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort))
+	if s.cfg.Ephemeral {
+		msg = i18n.T(lang, "ssh.demostop")
+	}
+	say(sess, msg)
 	_ = sess.Exit(0)
 	return true
 }
@@ -117,4 +126,27 @@ func (s *Server) dashboard(sess ssh.Session, who Staff) {
 		return tea.NewProgram(m, append(bm.MakeOptions(sess), tea.WithContext(sess.Context()))...)
 	}
 	bm.MiddlewareWithProgramHandler(program)(func(ssh.Session) {})(sess)
+}
+
+// utf8Charset tells whether the client's locale (LC_ALL, LC_CTYPE, LANG,
+// the first one set) allows UTF-8: it names the UTF-8 charset, or none
+// (most clients that send no charset draw UTF-8).
+func utf8Charset(environ []string) bool {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	for _, k := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		v := env[k]
+		if v == "" {
+			continue
+		}
+		_, cs, ok := strings.Cut(v, ".")
+		cs, _, _ = strings.Cut(cs, "@")
+		cs = strings.ToLower(cs)
+		return !ok || cs == "utf-8" || cs == "utf8"
+	}
+	return true
 }

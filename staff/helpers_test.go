@@ -13,6 +13,7 @@ import (
 	"activated/directory"
 	"activated/flow"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 	"activated/staff"
 	"activated/storage"
 )
@@ -32,7 +33,7 @@ type world struct {
 
 func newWorld(t testing.TB, accounts ...slapd.Account) *world {
 	t.Helper()
-	srv := slapd.StartT(t, accounts...)
+	srv := slapdtest.Start(t, accounts...)
 	dir, err := directory.New(directory.Config{URL: srv.URL, BindDN: srv.ServiceDN, BindPassword: srv.ServicePassword,
 		PeopleBase: srv.PeopleDN, MailDomain: slapd.MailDomain})
 	if err != nil {

@@ -51,10 +51,13 @@ func CopyToEtcd(path string, cfg EtcdConfig) (CopyStats, error) {
 	}
 	defer dst.Close()
 	e := dst.etcd
-	buckets := [][]byte{bucketDossiers, bucketCodes, bucketCodeIdx, bucketOutbox, bucketMailIdx, bucketQueue, bucketMailCode, bucketAudit, bucketAuditIdx}
+	// Every bucket but meta (etcd has its own schema version), whatever
+	// indexes this version keeps.
 	err = src.bolt.View(func(btx *bolt.Tx) error {
-		for _, name := range buckets {
-			b := btx.Bucket(name)
+		return btx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if bytes.Equal(name, bucketMeta) {
+				return nil
+			}
 			var batch [][2][]byte
 			flush := func() error {
 				n, err := e.putAbsent(name, batch)
@@ -75,11 +78,8 @@ func CopyToEtcd(path string, cfg EtcdConfig) (CopyStats, error) {
 			if err := flush(); err != nil {
 				return err
 			}
-			if err := e.raiseSequence(name, b.Sequence()); err != nil {
-				return err
-			}
-		}
-		return nil
+			return e.raiseSequence(name, b.Sequence())
+		})
 	})
 	if err != nil {
 		return st, fmt.Errorf("copy %s to etcd %s: %w", path, cfg.Prefix, err)

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -41,7 +42,6 @@ func sameIDs(got []flow.Mail, want ...uint64) bool {
 
 func TestEnqueueAndMails(t *testing.T) {
 	db, _ := openTest(t)
-	before := time.Now()
 	a1 := enqueue(t, db, flow.Mail{Kind: flow.MailInvitation, To: "a@example.net", Login: "alice", Code: flow.NewCode(), State: flow.MailSent, Attempts: 0})
 	b1 := enqueue(t, db, flow.Mail{Kind: flow.MailInvitation, To: "b@example.net", Login: "alice.b", Created: t0})
 	a2 := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice"})
@@ -52,8 +52,8 @@ func TestEnqueueAndMails(t *testing.T) {
 	if !sameIDs(ms, a1, a2) {
 		t.Fatalf("Mails(alice) = %v", ids(ms))
 	}
-	if ms[0].State != flow.MailQueued || ms[0].Created.Before(before) || ms[0].Kind != flow.MailInvitation {
-		t.Errorf("enqueued mail = %+v", ms[0])
+	if ms[0].State != flow.MailQueued || !ms[0].Created.IsZero() || ms[0].Kind != flow.MailInvitation {
+		t.Errorf("enqueued mail = %+v: queued, its time as given (flow's clock sets it)", ms[0])
 	}
 	if got := mails(t, db, "alice.b"); len(got) != 1 || !got[0].Created.Equal(t0) {
 		t.Errorf("Mails(alice.b) = %+v; Created must be kept", got)
@@ -337,64 +337,45 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// A queued mail whose code stops working (superseded, revoked, finished)
-// is cancelled in the same transaction, so an SMTP outage never ends in a
-// dead code reaching the user; sent mails and other logins are untouched.
-func TestStaleCodeCancelsItsQueuedMail(t *testing.T) {
+// QueuedMails finds a login's queued mails only; PutMail changes a
+// mail's state and takes it out of the queue and the index.
+func TestQueuedMailsAndPutMail(t *testing.T) {
 	db, _ := openTest(t)
 	now := time.Now()
-	issue := func(login, code string) uint64 {
-		var id uint64
-		mustUpdate(t, db, func(tx flow.Tx) error {
-			if err := tx.PutCode(code, flow.Code{Login: login, Purpose: flow.PurposeRecovery, Deadline: now.Add(time.Hour)}); err != nil {
-				return err
-			}
-			var err error
-			id, err = tx.Enqueue(flow.Mail{Kind: flow.MailRecovery, To: login + "@example.net", Login: login, Code: code, Created: now})
-			return err
-		})
-		return id
+	a1 := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: "AAAA-AAAA-AAAA-AAA1", Created: now})
+	b1 := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "b@example.net", Login: "alice.b", Created: now})
+	a2 := enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "a@example.net", Login: "alice", Created: now})
+	queued := func(login string) []flow.Mail {
+		var ms []flow.Mail
+		mustView(t, db, func(tx flow.Tx) error { var err error; ms, err = tx.QueuedMails(login); return err })
+		return ms
 	}
-	a1 := issue("alice", "AAAA-AAAA-AAAA-AAA1")
-	b1 := issue("bob", "BBBB-BBBB-BBBB-BBB1")
-	a2 := issue("alice", "AAAA-AAAA-AAAA-AAA2") // supersedes a1 while it waits
-	state := func(id uint64) flow.MailState {
-		for _, m := range append(mails(t, db, "alice"), mails(t, db, "bob")...) {
-			if m.ID == id {
-				return m.State
-			}
-		}
-		t.Fatalf("mail %d not found", id)
-		return ""
+	if ms := queued("alice"); !sameIDs(ms, a1, a2) || ms[0].Code != "AAAA-AAAA-AAAA-AAA1" {
+		t.Fatalf("queued alice: %+v", ms)
 	}
-	if state(a1) != flow.MailCancelled || state(a2) != flow.MailQueued || state(b1) != flow.MailQueued {
-		t.Fatalf("after supersede: a1 %s a2 %s b1 %s", state(a1), state(a2), state(b1))
+	m := queued("alice")[0]
+	m.State, m.Code, m.LastError = flow.MailCancelled, "", "cancelled"
+	mustUpdate(t, db, func(tx flow.Tx) error { return tx.PutMail(m) })
+	if ms := queued("alice"); !sameIDs(ms, a2) {
+		t.Errorf("queued alice after cancel: %v", ids(ms))
 	}
-	for _, m := range mails(t, db, "alice") {
-		if m.ID == a1 && (m.Code != "" || !strings.Contains(m.LastError, "superseded")) {
-			t.Errorf("cancelled mail keeps its code or has no reason: %+v", m)
-		}
+	if ms := queued("alice.b"); !sameIDs(ms, b1) {
+		t.Errorf("queued alice.b: %v", ids(ms))
 	}
-	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("bob", flow.CodeRevoked) })
-	if state(b1) != flow.MailCancelled || state(a2) != flow.MailQueued {
-		t.Fatalf("after revoke: b1 %s a2 %s", state(b1), state(a2))
+	if due, err := db.Due(now, 0); err != nil || !sameIDs(due, b1, a2) {
+		t.Errorf("due: %v, %v", ids(due), err)
 	}
 	if err := db.Delivered(a2, now); err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("alice", flow.CodeFinished) })
-	if state(a2) != flow.MailSent {
-		t.Errorf("a sent mail changed state: %s", state(a2))
+	if ms := queued("alice"); len(ms) != 0 {
+		t.Errorf("queued alice after delivery: %v", ids(ms))
 	}
-	if due, err := db.Due(now, 0); err != nil || len(due) != 0 {
-		t.Errorf("due after cancellations: %+v", due)
+	if ms := mails(t, db, "alice"); !sameIDs(ms, a1, a2) || ms[0].State != flow.MailCancelled || ms[1].State != flow.MailSent {
+		t.Errorf("all mails of alice: %+v", ms)
 	}
-	var actions []string
-	mustView(t, db, func(tx flow.Tx) error {
-		return tx.Events(0, func(e flow.Event) error { actions = append(actions, e.Action); return nil })
-	})
-	if n := strings.Count(strings.Join(actions, " "), "mail-cancelled"); n != 2 {
-		t.Errorf("%d mail-cancelled events: %v", n, actions)
+	if err := db.Update(func(tx flow.Tx) error { return tx.PutMail(flow.Mail{ID: 999, Login: "alice"}) }); !errors.Is(err, flow.ErrNotFound) {
+		t.Errorf("PutMail of an unknown ID: %v", err)
 	}
 }
 
@@ -418,7 +399,17 @@ func TestPrune(t *testing.T) {
 	if err := db.Delivered(recent, now); err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("alice", flow.CodeRevoked) })
+	mustUpdate(t, db, func(tx flow.Tx) error {
+		ms, err := tx.QueuedMails("alice")
+		if err != nil || len(ms) != 1 {
+			return fmt.Errorf("queued: %v, %v", ms, err)
+		}
+		ms[0].State, ms[0].Code = flow.MailCancelled, ""
+		if err := tx.PutMail(ms[0]); err != nil {
+			return err
+		}
+		return tx.Audit(flow.Event{Time: old, Actor: "system", Action: "mail-cancelled", Login: "alice"}) // as flow does
+	})
 	if ms := mails(t, db, "alice"); !sameIDs(ms, sent, cancelled, recent) || ms[1].State != flow.MailCancelled {
 		t.Fatalf("before: %+v", ms)
 	}
@@ -453,9 +444,9 @@ func TestPrune(t *testing.T) {
 	}
 }
 
-// Cancelling a code's queued mails reads those mails only: a login's past
-// mails, however many (here unreadable), are not unsealed.
-func TestCancelFindsQueuedMailsByIndex(t *testing.T) {
+// QueuedMails reads the queued mails only: a login's past mails, however
+// many (here unreadable), are not unsealed.
+func TestQueuedMailsSkipPastOnes(t *testing.T) {
 	db, _ := openTest(t)
 	now := time.Now()
 	var past []uint64
@@ -478,28 +469,16 @@ func TestCancelFindsQueuedMailsByIndex(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	issue := func(code string) uint64 {
-		var id uint64
-		mustUpdate(t, db, func(tx flow.Tx) error {
-			if err := tx.PutCode(code, flow.Code{Login: "alice", Purpose: flow.PurposeRecovery, Deadline: now.Add(time.Hour)}); err != nil {
-				return err
-			}
-			var err error
-			id, err = tx.Enqueue(flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: code, Created: now})
-			return err
-		})
-		return id
-	}
-	first := issue("AAAA-AAAA-AAAA-AAA1")
-	second := issue("AAAA-AAAA-AAAA-AAA2") // supersedes the first: its mail is cancelled
-	due, err := db.Due(now, 0)
-	if err != nil || len(due) != 1 || due[0].ID != second {
-		t.Fatalf("due = %+v, %v; want only %d (and %d cancelled)", due, err, second, first)
+	id := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: "AAAA-AAAA-AAAA-AAA1", Created: now})
+	var ms []flow.Mail
+	mustView(t, db, func(tx flow.Tx) error { var err error; ms, err = tx.QueuedMails("alice"); return err })
+	if !sameIDs(ms, id) {
+		t.Errorf("queued: %v", ids(ms))
 	}
 }
 
-// A database written before the mailcode index (queue values empty) gets
-// its queued mails indexed at Open, so their cancellation still works.
+// A database written before the queueidx index (queue values empty) gets
+// its queued mails indexed at Open.
 func TestQueuedMailsIndexedAtOpen(t *testing.T) {
 	db, path := openTest(t)
 	now := time.Now()
@@ -513,7 +492,7 @@ func TestQueuedMailsIndexedAtOpen(t *testing.T) {
 		return err
 	})
 	if err := db.bolt.Update(func(btx *bolt.Tx) error {
-		if err := btx.DeleteBucket(bucketMailCode); err != nil {
+		if err := btx.DeleteBucket(bucketQueueIdx); err != nil {
 			return err
 		}
 		return btx.Bucket(bucketQueue).Put(u64(id), nil) // as the previous version wrote it
@@ -526,8 +505,9 @@ func TestQueuedMailsIndexedAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("alice", flow.CodeRevoked) })
-	if ms := mails(t, db, "alice"); len(ms) != 1 || ms[0].State != flow.MailCancelled {
-		t.Errorf("the mail of a revoked code, queued before the index: %+v", ms)
+	var ms []flow.Mail
+	mustView(t, db, func(tx flow.Tx) error { var err error; ms, err = tx.QueuedMails("alice"); return err })
+	if !sameIDs(ms, id) {
+		t.Errorf("a mail queued before the index: %v", ids(ms))
 	}
 }

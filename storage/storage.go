@@ -28,8 +28,8 @@ var (
 	bucketCodeIdx  = []byte("codeidx")  // login 0x00 purpose → HMAC of the live code
 	bucketOutbox   = []byte("outbox")   // BE uint64 id → sealed JSON flow.Mail
 	bucketMailIdx  = []byte("mailidx")  // login 0x00 BE id → nothing
-	bucketQueue    = []byte("queue")    // BE id of every queued mail → HMAC of its code, or noCode
-	bucketMailCode = []byte("mailcode") // HMAC(code) BE id of every queued mail carrying that code → nothing
+	bucketQueue    = []byte("queue")    // BE id of every queued mail → its login (empty: not yet in queueidx)
+	bucketQueueIdx = []byte("queueidx") // login 0x00 BE id of every queued mail → nothing
 	bucketAudit    = []byte("audit")    // BE uint64 seq → JSON flow.Event
 	bucketAuditIdx = []byte("auditidx") // login 0x00 BE seq → nothing (since v2)
 	bucketMeta     = []byte("meta")     // "version" → BE uint64
@@ -124,14 +124,11 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-// noCode is the queue value of a mail that carries no code.
-var noCode = []byte{0}
-
-// indexQueue fills the mailcode index for queued mails written before it
+// indexQueue fills the queueidx index for queued mails written before it
 // existed (their queue value is empty): the only ones it has to unseal.
 func (db *DB) indexQueue() error {
 	err := db.bolt.Update(func(btx *bolt.Tx) error {
-		if _, err := btx.CreateBucketIfNotExists(bucketMailCode); err != nil {
+		if _, err := btx.CreateBucketIfNotExists(bucketQueueIdx); err != nil {
 			return err
 		}
 		t := &tx{db: db, btx: boltTx{btx}}

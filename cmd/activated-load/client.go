@@ -168,7 +168,8 @@ func frames(ctx context.Context, s *server, n, c int) ([]time.Duration, time.Dur
 	return lats, wall, ctx.Err()
 }
 
-// hold opens n idle TUI sessions, c at a time; close them with closeAll.
+// hold opens n idle TUI sessions, c at a time; close them with closeAll
+// (on an error too: it returns those it opened).
 func hold(ctx context.Context, s *server, n, c int) ([]*tuiSession, error) {
 	var (
 		mu   sync.Mutex
@@ -202,8 +203,7 @@ func hold(ctx context.Context, s *server, n, c int) ([]*tuiSession, error) {
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		closeAll(out)
-		return nil, fmt.Errorf("%d of %d sessions failed, first: %w", len(errs), n, errs[0])
+		return out, fmt.Errorf("%d of %d sessions failed, first: %w", len(errs), n, errs[0])
 	}
 	return out, ctx.Err()
 }

@@ -27,14 +27,35 @@ import (
 //go:embed charter-demo.md
 var demoCharter []byte
 
-// clock is the time every part of the server reads (deadlines, rate
-// limits, the outbox, the sweep). Only the end-to-end tests replace it, to
-// let a code expire.
-var clock flow.Clock = flow.SystemClock{}
+// options are the app's settings no config key holds, given to newApp by
+// the command that runs it (serve, demo) or by a test. The zero value is
+// what serve runs with.
+type options struct {
+	// clock is the time every part of the server reads (deadlines, rate
+	// limits, the outbox, the sweep); nil: the system clock. Tests set one
+	// to let a code expire.
+	clock flow.Clock
+	// worker tunes the mail worker's retries (zero fields: the mailer's
+	// defaults); its RetryFor always comes from the config. Tests shorten
+	// the delays so an SMTP outage plays out in a second.
+	worker mailer.WorkerOptions
+	// shutdownGrace is how long a stop waits for open sessions to end
+	// before closing them; 0: defaultShutdownGrace.
+	shutdownGrace time.Duration
+	// ephemeral: the data is deleted when the app stops (the demo), and
+	// the users it cuts off are told so.
+	ephemeral bool
+	// etcdLeaseTTL is how long a dead node's dossier locks and mail
+	// claims outlive it; 0: the storage's default (10s).
+	etcdLeaseTTL time.Duration
+}
+
+const defaultShutdownGrace = 10 * time.Second
 
 // app is every part of a running server, built from one Config.
 type app struct {
 	cfg    *Config
+	opts   options
 	log    *slog.Logger
 	db     *storage.DB
 	dir    *directory.Directory
@@ -48,14 +69,11 @@ func (c *Config) directoryConfig() (directory.Config, error) {
 	if err != nil {
 		return directory.Config{}, err
 	}
-	a := c.LDAP.Attributes
 	return directory.Config{
 		URL: c.LDAP.URL, BindDN: c.LDAP.BindDN, BindPassword: pw, StartTLS: c.LDAP.StartTLS, CAFile: c.LDAP.CAFile,
 		Timeout: c.LDAP.Timeout.Duration, PeopleBase: c.LDAP.PeopleBase, Filter: c.LDAP.Filter, ConsentLabel: c.LDAP.ConsentLabel,
 		MailDomain: c.LDAP.MailDomain,
-		Attrs: directory.Attrs{Login: a.Login, GivenName: a.GivenName, Surname: a.Surname, DisplayName: a.DisplayName, Mail: a.Mail,
-			RecoveryMail: a.RecoveryMail, Affiliation: a.Affiliation, PrimaryAffiliation: a.PrimaryAffiliation, State: a.State, StateDate: a.StateDate,
-			ListeRouge: a.ListeRouge, Consent: a.Consent, Forward: a.Forward},
+		Attrs:      c.LDAP.Attributes,
 	}, nil
 }
 
@@ -83,15 +101,16 @@ func (c *Config) charter() ([]byte, error) {
 	return b, nil
 }
 
-// workerOptions tunes the mail worker's retries (zero fields: the
-// mailer's defaults); RetryFor always comes from the config. Tests shorten
-// the delays so an SMTP outage plays out in a second.
-var workerOptions = mailer.WorkerOptions{}
-
 // newApp opens the store and builds every part; nothing listens yet.
 // mailLog receives the messages of the "log" mail transport.
-func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *app, err error) {
+	if opts.clock == nil {
+		opts.clock = flow.SystemClock{}
+	}
+	if opts.shutdownGrace == 0 {
+		opts.shutdownGrace = defaultShutdownGrace
+	}
+	a := &app{cfg: cfg, opts: opts, log: log}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -101,7 +120,7 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	if err != nil {
 		return nil, err
 	}
-	if a.db, err = cfg.openStorage(); err != nil {
+	if a.db, err = cfg.openStorage(opts.etcdLeaseTTL); err != nil {
 		return nil, err
 	}
 	dcfg, err := cfg.directoryConfig()
@@ -119,9 +138,9 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	if err != nil {
 		return nil, err
 	}
-	wopts := workerOptions
+	wopts := opts.worker
 	wopts.RetryFor = cfg.Mail.RetryFor.Duration
-	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), clock, log, wopts)
+	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), opts.clock, log, wopts)
 	fcfg := flow.Config{
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
@@ -132,7 +151,7 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	if cfg.Storage.Backend == "etcd" { // other nodes share the store
 		fcfg.Locks = a.db
 	}
-	a.svc, err = flow.New(fcfg, a.db, a.dir, clock, log)
+	a.svc, err = flow.New(fcfg, a.db, a.dir, opts.clock, log)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +168,7 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		HandshakeTimeout: cfg.SSH.HandshakeTimeout.Duration, MaxSessions: cfg.SSH.MaxSessions,
 		MaxStartups: cfg.SSH.MaxStartups, MaxStartupsPerSource: cfg.SSH.MaxStartupsPerSource,
 		PublicHost: cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
-		DefaultLang: cfg.Activation.Language, Log: log,
+		DefaultLang: cfg.Activation.Language, Ephemeral: opts.ephemeral, Log: log,
 		Dashboard: func(ctx context.Context, who sshapp.Staff) tea.Model {
 			return dashboard.New(ctx, a.svc, staffIdentity(who))
 		},
@@ -168,10 +187,6 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 func staffIdentity(who sshapp.Staff) staff.Identity {
 	return staff.Identity{Name: who.Name, Fingerprint: who.Fingerprint, Remote: who.Remote}
 }
-
-// shutdownGrace is how long a stop waits for open sessions to end before
-// closing them; a variable so the end-to-end tests need not wait it out.
-var shutdownGrace = 10 * time.Second
 
 // run serves until ctx ends, then shuts down in order: no new sessions,
 // open sessions closed, the mail worker stopped, the store closed.
@@ -200,14 +215,14 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	case err = <-served:
 	case <-ctx.Done():
 		a.log.Info("shutting down")
-		// Staff commands get shutdownGrace to end; a wizard session still
+		// Staff commands get the shutdown grace to end; a wizard session still
 		// open then is cut, which loses nothing (every step is saved and
 		// the user comes back with the code). That is a normal stop.
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		sctx, cancel := context.WithTimeout(context.Background(), a.opts.shutdownGrace)
 		err = a.ssh.Shutdown(sctx)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
-			a.log.Info("closed the sessions still open", "grace", shutdownGrace)
+			a.log.Info("closed the sessions still open", "grace", a.opts.shutdownGrace)
 			err = nil
 		}
 		<-served
@@ -229,12 +244,12 @@ func (a *app) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := a.db.Sweep(clock.Now(), 7*24*time.Hour); err != nil {
+		if n, err := a.db.Sweep(a.opts.clock.Now(), 7*24*time.Hour); err != nil {
 			a.log.Error("sweep codes", "err", err)
 		} else if n > 0 {
 			a.log.Info("swept codes", "count", n)
 		}
-		if n, err := a.db.Prune(clock.Now(), mailRetention); err != nil {
+		if n, err := a.db.Prune(a.opts.clock.Now(), mailRetention); err != nil {
 			a.log.Error("prune outbox", "err", err)
 		} else if n > 0 {
 			a.log.Info("pruned delivered and cancelled mails", "count", n)

@@ -8,6 +8,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -23,18 +26,31 @@ import (
 
 	"activated/flow"
 	"activated/internal/etcdtest"
+	"activated/internal/flowtest"
+	"activated/internal/slapd/slapdtest"
 )
 
 // nodeEnv names the config a child of the test binary serves.
 const nodeEnv = "E2E_NODE_CONFIG"
 
-func TestMain(m *testing.M) {
-	if path := os.Getenv(nodeEnv); path != "" {
-		etcdLeaseTTL = time.Second
-		os.Exit(run([]string{"serve", "-config", path}, os.Stdout, os.Stderr))
+// serveNode is `activated serve -config path` with a lease of a second.
+func serveNode(path string) int {
+	cfg, err := LoadConfig(path, nil)
+	if err == nil {
+		var a *app
+		if a, err = newApp(cfg, nodeOptions, newLogger(os.Stderr), io.Discard); err == nil {
+			err = a.run(context.Background(), nil)
+		}
 	}
-	os.Exit(m.Run())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "node:", err)
+		return 1
+	}
+	return 0
 }
+
+// nodeOptions: a dead node's locks expire after a second.
+var nodeOptions = options{etcdLeaseTTL: time.Second}
 
 // node is another `activated serve` process.
 type node struct {
@@ -152,14 +168,13 @@ func TestE2ETwoNodesOnEtcd(t *testing.T) {
 	cluster, err := etcdtest.Start(t.TempDir(), 3)
 	must(t, err)
 	t.Cleanup(cluster.Close)
-	saved := etcdLeaseTTL
-	etcdLeaseTTL = time.Second
-	t.Cleanup(func() { etcdLeaseTTL = saved })
-	h := newHarnessWith(t, func(c *Config) {
+	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}, opts: nodeOptions, tweak: func(c *Config) {
 		c.Storage.Backend = "etcd"
 		c.Storage.EtcdEndpoints = cluster.Endpoints()
 		c.Storage.EtcdTimeout = Duration{2 * time.Second}
-	})
+	}}
+	h.ldap = slapdtest.Start(t, e2eAccounts()...)
+	h.setup(harnessLDAP{URL: h.ldap.URL, BindDN: h.ldap.ServiceDN, BindPassword: h.ldap.ServicePassword, PeopleDN: h.ldap.PeopleDN})
 	a := startNode(t, h.cfg)
 	const busy, unavailable = "open in another session", "unavailable for a moment"
 	u := wizardAlex

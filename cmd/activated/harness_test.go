@@ -29,6 +29,7 @@ import (
 
 	"activated/internal/flowtest"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 	"activated/internal/smtptest"
 )
 
@@ -48,6 +49,7 @@ type harness struct {
 	staffKey gossh.Signer
 	logs     *flowtest.Buffer
 	tweak    func(*Config) // applied to the config before the server starts
+	opts     options       // what start gives newApp
 }
 
 // e2eAccounts: a pending staff member, a pending student, an active one.
@@ -61,17 +63,18 @@ func e2eAccounts() []slapd.Account {
 
 func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 	t.Helper()
-	return newHarnessWith(t, nil, accounts...)
+	return newHarnessWith(t, options{}, accounts...)
 }
 
-// newHarnessWith is newHarness with tweak applied to the config first.
-func newHarnessWith(t testing.TB, tweak func(*Config), accounts ...slapd.Account) *harness {
+// newHarnessWith is newHarness with the app's options (a clock, shorter
+// delays).
+func newHarnessWith(t testing.TB, opts options, accounts ...slapd.Account) *harness {
 	t.Helper()
 	if len(accounts) == 0 {
 		accounts = e2eAccounts()
 	}
-	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}, tweak: tweak}
-	h.ldap = slapd.StartT(t, accounts...)
+	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}, opts: opts}
+	h.ldap = slapdtest.Start(t, accounts...)
 	return h.setup(harnessLDAP{URL: h.ldap.URL, BindDN: h.ldap.ServiceDN, BindPassword: h.ldap.ServicePassword, PeopleDN: h.ldap.PeopleDN})
 }
 
@@ -129,7 +132,7 @@ func (h *harness) setup(l harnessLDAP) *harness {
 // start runs the server as `activated serve` does.
 func (h *harness) start() {
 	h.t.Helper()
-	a, err := newApp(h.cfg, slog.New(slog.NewTextHandler(h.logs, nil)), io.Discard)
+	a, err := newApp(h.cfg, h.opts, slog.New(slog.NewTextHandler(h.logs, nil)), io.Discard)
 	must(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan string, 1), make(chan error, 1)

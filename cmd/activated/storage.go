@@ -13,16 +13,12 @@ import (
 	"activated/storage"
 )
 
-// etcdLeaseTTL is how long a dead node's dossier locks and mail claims
-// outlive it; the end-to-end tests shorten it.
-var etcdLeaseTTL = 10 * time.Second
-
 // EtcdConfig builds the storage's etcd settings: TLS from the CA and
 // client certificate files, the password from its file.
 func (c *Config) EtcdConfig() (storage.EtcdConfig, error) {
 	st := c.Storage
 	cfg := storage.EtcdConfig{Endpoints: st.EtcdEndpoints, Prefix: st.EtcdPrefix, Username: st.EtcdUsername,
-		Timeout: st.EtcdTimeout.Duration, LeaseTTL: etcdLeaseTTL}
+		Timeout: st.EtcdTimeout.Duration}
 	if st.EtcdPasswordFile != "" {
 		pw, err := readSecretFile(st.EtcdPasswordFile)
 		if err != nil {
@@ -54,8 +50,9 @@ func (c *Config) EtcdConfig() (storage.EtcdConfig, error) {
 	return cfg, nil
 }
 
-// openStorage opens the configured store.
-func (c *Config) openStorage() (*storage.DB, error) {
+// openStorage opens the configured store; leaseTTL, when not 0, is how
+// long a dead node's etcd locks outlive it.
+func (c *Config) openStorage(leaseTTL time.Duration) (*storage.DB, error) {
 	if c.Storage.Backend != "etcd" {
 		return storage.Open(c.Storage.Path, storage.Options{})
 	}
@@ -63,6 +60,7 @@ func (c *Config) openStorage() (*storage.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	ecfg.LeaseTTL = leaseTTL
 	return storage.OpenEtcd(ecfg)
 }
 

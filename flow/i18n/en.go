@@ -83,6 +83,10 @@ var en = map[string]string{
 	"done.notice":        "A confirmation mail was sent to your recovery address.",
 	"done.bye":           "Press Enter to leave.",
 
+	"scroll.above":     "↑ more above",
+	"scroll.below":     "↓ more below (Tab)",
+	"scroll.both":      "↑↓ more above and below",
+	"charter.position": "%d%% read",
 	"window.small":     "Please enlarge the window (at least 40×12).",
 	"yes":              "yes",
 	"no":               "no",
@@ -99,6 +103,7 @@ var en = map[string]string{
 	"username.unknown": "This user name is not recognised.\r\nTo activate your account: %s\r\nor, with the code from your mail: %s\r\n",
 	"ssh.code":         "YOUR-CODE",
 	"ssh.stopping":     "The service is restarting; nothing is lost. Reconnect in a minute with the code from your mail: %s",
+	"ssh.demostop":     "The demo is stopping, and its data is deleted with it: what you did here is not kept. Start the demo again to try once more.",
 	"ssh.noexec":       "This server runs no commands. To activate your account: %s",
 	"ssh.busy":         "Too many sessions at the moment: try again in a minute.",
 	"ssh.full":         "The server is busy with too many connections being opened: try again in a minute.",

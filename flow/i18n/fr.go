@@ -83,6 +83,10 @@ var fr = map[string]string{
 	"done.notice":        "Un mail de confirmation a été envoyé à votre adresse de secours.",
 	"done.bye":           "Appuyez sur Entrée pour quitter.",
 
+	"scroll.above":     "↑ suite au-dessus",
+	"scroll.below":     "↓ suite en dessous (Tab)",
+	"scroll.both":      "↑↓ suite au-dessus et en dessous",
+	"charter.position": "%d %% lu",
 	"window.small":     "Agrandissez la fenêtre (au moins 40×12).",
 	"yes":              "oui",
 	"no":               "non",
@@ -99,6 +103,7 @@ var fr = map[string]string{
 	"username.unknown": "Ce nom d'utilisateur n'est pas reconnu.\r\nPour activer votre compte : %s\r\nou, avec le code reçu par mail : %s\r\n",
 	"ssh.code":         "VOTRE-CODE",
 	"ssh.stopping":     "Le service redémarre ; rien n'est perdu. Reconnectez-vous dans une minute avec le code reçu par mail : %s",
+	"ssh.demostop":     "La démonstration s'arrête et ses données sont effacées avec elle : ce que vous avez fait ici n'est pas conservé. Relancez la démonstration pour recommencer.",
 	"ssh.noexec":       "Ce serveur n'exécute aucune commande. Pour activer votre compte : %s",
 	"ssh.busy":         "Trop de sessions en ce moment : réessayez dans une minute.",
 	"ssh.full":         "Le serveur reçoit trop de connexions en ce moment : réessayez dans une minute.",

@@ -171,17 +171,22 @@ func StepIndicator(lang string, s flow.Step) string {
 	return T(lang, "step.indicator", int(s), flow.TotalSteps)
 }
 
-// Say is a step's sentence in lang; host and port make the "ssh CODE@host"
-// command the sentence may carry. A key with a variant for the mode
+// CodeCommand is "ssh CODE@host" in lang, "-p" included when needed.
+func CodeCommand(lang, host string, port int) string {
+	return Command(T(lang, "code.user"), host, port)
+}
+
+// Say is a step's sentence in lang; cmd is the "ssh CODE@host" command
+// (CodeCommand) the sentence may carry. A key with a variant for the mode
 // (key+"."+mode, e.g. "charter.intro.plain") uses it.
-func Say(lang, mode string, s flow.Sentence, host string, port int) string {
+func Say(lang, mode string, s flow.Sentence, cmd string) string {
 	key := s.Key
 	if _, ok := catalogues[lang][key+"."+mode]; ok && mode != "" {
 		key += "." + mode
 	}
 	switch {
 	case s.Command:
-		return T(lang, key, Command(T(lang, "code.user"), host, port))
+		return T(lang, key, cmd)
 	case s.Arg != "":
 		return T(lang, key, sanitize.Text(s.Arg))
 	}

@@ -211,7 +211,7 @@ func (r *run) steps() error {
 // intro prints the step's sentences.
 func (r *run) intro(v flow.StepView) {
 	for _, s := range v.Intro {
-		if l := i18n.Say(r.lang, "plain", s, r.opts.PublicHost, r.opts.PublicPort); l != "" {
+		if l := i18n.Say(r.lang, "plain", s, i18n.CodeCommand(r.lang, r.opts.PublicHost, r.opts.PublicPort)); l != "" {
 			r.line(l)
 		}
 	}

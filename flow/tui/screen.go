@@ -39,6 +39,7 @@ type Screen struct {
 	last       *tea.View // nil: nothing drawn yet
 	lastHeight int       // of the frame last drawn, in rows
 	redraw     bool      // size or colours changed: draw even an equal view
+	told       bool      // a window size came since the start
 	closed     bool
 	profile    colorprofile.Profile
 }
@@ -98,7 +99,15 @@ func (s *Screen) Model() tea.Model { return s.model }
 func (s *Screen) resize(w, h int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.w, s.h = max(w, 1), max(h, 1)
+	w, h = max(w, 1), max(h, 1)
+	told := s.told
+	s.told = true
+	if !told && w == s.w && h == s.h { // bubbletea's report of the size the session started with
+		return
+	}
+	// A window change redraws everything, even at the same size: the
+	// terminal may have reflowed or scrolled what it showed.
+	s.w, s.h = w, h
 	s.scr.Erase()
 	s.scr.Resize(s.w, s.h)
 	s.redraw = true

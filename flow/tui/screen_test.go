@@ -137,3 +137,22 @@ func TestScreenCloseRestoresTheTerminal(t *testing.T) {
 		t.Errorf("drawn after Close: %q", raw.String())
 	}
 }
+
+// The window size bubbletea reports at start is the one the Screen was
+// made with: nothing is drawn again for it.
+func TestScreenSameSizeDrawsNothing(t *testing.T) {
+	m := &lines{text: []string{"hello"}}
+	s, _, raw := screenOn(m, 40, 10)
+	s.Init()
+	raw.Reset()
+	s.Update(tea.WindowSizeMsg{Width: 40, Height: 10})
+	if raw.Len() != 0 {
+		t.Errorf("the same size drew %d bytes: %q", raw.Len(), raw.String())
+	}
+	// A later window change redraws, even at the same size: the terminal
+	// may have reflowed what it showed.
+	s.Update(tea.WindowSizeMsg{Width: 40, Height: 10})
+	if !strings.Contains(raw.String(), "hello") {
+		t.Errorf("a window change did not redraw: %q", raw.String())
+	}
+}

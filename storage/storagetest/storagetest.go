@@ -403,7 +403,7 @@ func testAudit(t *testing.T, open Open) {
 				if j%2 == 1 {
 					login = "dave2"
 				}
-				if err := tx.Audit(flow.Event{Actor: "user", Action: fmt.Sprintf("a%03d", i*55+j), Login: login}); err != nil {
+				if err := tx.Audit(flow.Event{Time: now, Actor: "user", Action: fmt.Sprintf("a%03d", i*55+j), Login: login}); err != nil {
 					return err
 				}
 			}
@@ -418,7 +418,7 @@ func testAudit(t *testing.T, open Open) {
 		t.Fatalf("%d events, want 110", len(all))
 	}
 	for i, e := range all {
-		if e.Action != fmt.Sprintf("a%03d", i) || (i > 0 && e.Seq <= all[i-1].Seq) || e.Time.IsZero() {
+		if e.Action != fmt.Sprintf("a%03d", i) || (i > 0 && e.Seq <= all[i-1].Seq) || !e.Time.Equal(now) {
 			t.Fatalf("event %d: %+v (previous seq %d)", i, e, all[max(i-1, 0)].Seq)
 		}
 	}
