@@ -238,18 +238,18 @@ type etcdTx struct {
 	e      *etcdEngine
 	ctx    context.Context
 	cancel context.CancelFunc
-	rev    int64              // the snapshot; 0 until the first read
-	reads  map[string]int64   // key → ModRevision read (0: absent)
-	vals   map[string][]byte  // key → value read (nil: absent)
-	ranges map[[2]string]bool // [start, end) walked by a cursor
-	writes map[string]*[]byte // key → value to put (nil: delete)
-	err    error              // the first failed read: the attempt is void
+	rev    int64                     // the snapshot; 0 until the first read
+	reads  map[string]int64          // key → ModRevision read (0: absent)
+	vals   map[string][]byte         // key → value read (nil: absent)
+	ranges map[*etcdCursor][2]string // [start, end) each cursor read
+	writes map[string]*[]byte        // key → value to put (nil: delete)
+	err    error                     // the first failed read: the attempt is void
 }
 
 func (e *etcdEngine) newTx() *etcdTx {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &etcdTx{e: e, ctx: ctx, cancel: cancel, reads: map[string]int64{}, vals: map[string][]byte{},
-		ranges: map[[2]string]bool{}, writes: map[string]*[]byte{}}
+		ranges: map[*etcdCursor][2]string{}, writes: map[string]*[]byte{}}
 }
 
 func (t *etcdTx) Bucket(name []byte) bucket {
@@ -321,7 +321,7 @@ func (t *etcdTx) commit() (bool, error) {
 	for k, mod := range t.reads {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", mod))
 	}
-	for r := range t.ranges {
+	for _, r := range t.ranges {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(r[0]), "<", t.rev+1).WithRange(r[1]))
 	}
 	if len(cmps) > t.e.maxOps { // coarser: nothing in the data changed
@@ -404,13 +404,15 @@ type etcdCursor struct {
 func (c *etcdCursor) First() ([]byte, []byte) { return c.Seek(nil) }
 
 func (c *etcdCursor) Seek(seek []byte) ([]byte, []byte) {
-	t := c.b.t
 	c.from, c.last, c.page, c.more = c.b.pre+string(seek), "", nil, false
-	end := clientv3.GetPrefixRangeEnd(c.b.pre)
-	t.ranges[[2]string{c.from, end}] = true
 	c.fetch(c.from)
 	return c.Next()
 }
+
+// walked records that the walk read every key from its start to end
+// (excluded): a write another node makes there voids the transaction,
+// one made further on does not.
+func (c *etcdCursor) walked(end string) { c.b.t.ranges[c] = [2]string{c.from, end} }
 
 // fetch reads the page of keys from start (included).
 func (c *etcdCursor) fetch(start string) {
@@ -455,14 +457,17 @@ func (c *etcdCursor) Next() ([]byte, []byte) {
 		}
 		switch {
 		case snap == "" && wrote == "":
+			c.walked(clientv3.GetPrefixRangeEnd(c.b.pre))
 			return nil, nil
 		case wrote != "" && (snap == "" || wrote <= snap):
 			c.last = wrote
+			c.walked(wrote + "\x00")
 			if w := t.writes[wrote]; w != nil {
 				return []byte(wrote[len(c.b.pre):]), *w
 			}
 		default:
 			c.last = snap
+			c.walked(snap + "\x00")
 			return []byte(snap[len(c.b.pre):]), c.page[0][1]
 		}
 	}
