@@ -268,8 +268,9 @@ func (r *run) codeStep() error {
 			r.line(r.t("plain.empty"))
 			continue
 		case "!renvoyer", "!resend":
-			if r.login == "" {
-				break
+			if r.login == "" { // no login typed yet: a new code starts there
+				r.line(r.t("plain.back"))
+				continue
 			}
 			if err := r.svc.Begin(r.ctx, r.login, r.client); err != nil {
 				r.fail(err)
