@@ -222,6 +222,7 @@ example:
 			if err != nil {
 				return err
 			}
+			busy := e.svc.Busy(login) // before: the revoke ends that session
 			switch err := e.svc.Revoke(login, e.who.Client()); {
 			case errors.Is(err, flow.ErrNotFound):
 				return fmt.Errorf("no dossier for %s", login)
@@ -230,7 +231,10 @@ example:
 			case err != nil:
 				return fmt.Errorf("revoke %s: %w", login, err)
 			}
-			r := result{Login: login, Outcome: outRevoked, Detail: "codes ended, open session closed"}
+			r := result{Login: login, Outcome: outRevoked, Detail: "codes ended; no session was open"}
+			if busy {
+				r.Detail = "codes ended, open session closed"
+			}
 			return e.report([]result{r}, "logins", false)
 		}
 	},

@@ -259,8 +259,8 @@ func TestResendAndRevoke(t *testing.T) {
 		t.Fatalf("open with the resent code: %v", err)
 	}
 	w.runJSON(&r, 0, "", "revoke", "amartin")
-	if r.outcomes()["amartin"] != "revoked" {
-		t.Fatalf("revoke: %+v", r)
+	if r.outcomes()["amartin"] != "revoked" || !strings.Contains(r.Results[0].Detail, "session closed") {
+		t.Fatalf("revoke with a session open: %+v", r)
 	}
 	select {
 	case <-x.Done():
@@ -268,6 +268,12 @@ func TestResendAndRevoke(t *testing.T) {
 		t.Error("revoke left the user's session open")
 	}
 	x.Close()
+	// Again, with no session open: the technician on the phone must not be
+	// told a session was closed.
+	w.runJSON(&r, 0, "", "revoke", "amartin")
+	if r.outcomes()["amartin"] != "revoked" || strings.Contains(r.Results[0].Detail, "session closed") {
+		t.Errorf("revoke with no session open: %+v", r)
+	}
 	if _, err := w.svc.Open(ctx, second, client); !errors.Is(err, flow.ErrCodeRevoked) {
 		t.Errorf("code after revoke: %v, want ErrCodeRevoked", err)
 	}
