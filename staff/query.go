@@ -265,7 +265,7 @@ example:
 			if err := t2.flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%d dossiers (* = a session is open on it now)\n", len(list))
+			fmt.Fprintf(e.stdout, "%s (* = a session is open on it now)\n", plural(len(list), "dossier"))
 			return nil
 		}
 	},

@@ -412,3 +412,21 @@ func TestAuditFollowTable(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, out.String())
 	}
 }
+
+// TestCountsAgreeWithTheirNumber: one dossier is "1 dossier", one login
+// "1 login", in the lines a technician reads aloud.
+func TestCountsAgreeWithTheirNumber(t *testing.T) {
+	w := newWorld(t, pending)
+	code, out, _ := w.run("", "invite", "amartin")
+	if code != 0 || !strings.Contains(out, "1 login: 1 invited") {
+		t.Errorf("invite of one login: exit %d\n%s", code, out)
+	}
+	code, out, _ = w.run("", "list")
+	if code != 0 || !strings.Contains(out, "1 dossier (") {
+		t.Errorf("list of one dossier: exit %d\n%s", code, out)
+	}
+	code, _, errs := w.run("login\nnobody\n", "import")
+	if code != staff.ExitFailed || !strings.Contains(errs, "1 of 1 line failed") {
+		t.Errorf("import of one failing line: exit %d, stderr %q", code, errs)
+	}
+}
