@@ -53,10 +53,10 @@ func say(sess ssh.Session, msg string) {
 }
 
 // refusal is a refusal's message in the client's language or, when the
-// client sent no locale (Windows' OpenSSH, PuTTY), in every language, the
-// default first.
+// client sent no locale (Windows' OpenSSH, PuTTY) or one that names no
+// language (C.UTF-8), in every language, the default first.
 func (s *Server) refusal(sess ssh.Session, msg func(lang string) string) string {
-	if clientLang(sess) != "" {
+	if i18n.Names(clientLang(sess)) {
 		return msg(s.lang(sess))
 	}
 	out := msg(s.cfg.DefaultLang)

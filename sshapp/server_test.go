@@ -292,6 +292,10 @@ func TestUnknownUserGetsExplanation(t *testing.T) {
 		{"root", nil, "fr+en"}, // no locale sent: every language, the default first
 		{"jdoe", map[string]string{"LANG": "en_GB.UTF-8"}, "en"},
 		{"staff+plain", map[string]string{"LANG": "fr_FR.UTF-8"}, "fr"},
+		// A locale that names no language (Debian, Docker and WSL default
+		// to C.UTF-8) says nothing of what the user reads: every language.
+		{"admin", map[string]string{"LANG": "C.UTF-8"}, "fr+en"},
+		{"guest", map[string]string{"LC_ALL": "POSIX"}, "fr+en"},
 	} {
 		c := f.mustDial(t, tc.user)
 		stdout, stderr, status := run(t, c, "", tc.env)
