@@ -127,7 +127,7 @@ var en = map[string]string{
 	"err.code.revoked":       "IT staff cancelled this activation: only they can start it again. Contact them.",
 	"err.code.finished":      "This account is already active: there is nothing left to do.",
 	"err.busy":               "This dossier is open in another session. Close it, then try again; if your connection dropped, it is released within a minute.",
-	"err.closed":             "This session was closed (IT staff revoked the dossier).",
+	"err.closed":             "This session was closed. IT staff cancelled this activation: only they can start it again. Contact them.",
 	"err.order":              "This step is not available yet.",
 	"err.charter":            "You must accept the charter to go on.",
 	"err.address.own":        "This address is at the institution: mail would loop back. Give an address outside the institution, or no redirect.",

@@ -127,7 +127,7 @@ var fr = map[string]string{
 	"err.code.revoked":       "Le service informatique a annulé cette activation : lui seul peut la relancer. Contactez-le.",
 	"err.code.finished":      "Ce compte est déjà activé : il n'y a plus rien à faire.",
 	"err.busy":               "Ce dossier est déjà ouvert dans une autre session. Fermez-la, puis réessayez ; si votre connexion a été coupée, il est libéré en moins d'une minute.",
-	"err.closed":             "Cette session a été fermée (une autre session a repris le dossier, ou le service informatique l'a annulé).",
+	"err.closed":             "Cette session a été fermée. Le service informatique a annulé cette activation : lui seul peut la relancer. Contactez-le.",
 	"err.order":              "Cette étape n'est pas encore accessible.",
 	"err.charter":            "Vous devez accepter la charte pour continuer.",
 	"err.address.own":        "Cette adresse est celle de l'établissement : les mails tourneraient en boucle. Donnez une adresse extérieure à l'établissement, ou aucune redirection.",
