@@ -95,6 +95,10 @@ type Staff struct {
 
 // StaffHandler runs a staff command (args split like a shell would) on the
 // session's streams and returns the exit status. It knows nothing of SSH.
+// ctx ends when the connection does, when the server stops (cause
+// context.Canceled), or when the staff key is withdrawn: the cause is then
+// an error whose text tells the staff member why, for the handler to report
+// as a failure; the connection is closed a moment later.
 type StaffHandler func(ctx context.Context, who Staff, args []string, stdin io.Reader, stdout, stderr io.Writer) int
 
 // Server is the SSH front door of the activation service.

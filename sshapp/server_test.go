@@ -105,11 +105,15 @@ func startServer(t testing.TB, edit func(*sshapp.Config)) *sshFixture {
 	if edit != nil {
 		edit(&cfg)
 	}
-	staff := func(ctx context.Context, who sshapp.Staff, args []string, _ io.Reader, stdout, _ io.Writer) int {
+	staff := func(ctx context.Context, who sshapp.Staff, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		f.calls <- staffCall{who, args}
 		if len(args) > 0 && args[0] == "follow" { // like audit --follow: until ctx ends
 			io.WriteString(stdout, "following\n")
 			<-ctx.Done()
+			if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) { // the key withdrawn
+				io.WriteString(stderr, cause.Error()+"\n")
+				return 1
+			}
 			return 0
 		}
 		io.WriteString(stdout, "hello "+who.Name+"\n")
