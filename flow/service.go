@@ -32,6 +32,8 @@ type Config struct {
 	// address): one connection cannot mail every account of the directory.
 	BeginsPerAddress int
 	BeginsWindow     time.Duration
+	// Metrics counts steps entered and activations; nil counts nothing.
+	Metrics Metrics
 }
 
 func (c *Config) defaults() error {
@@ -54,6 +56,9 @@ func (c *Config) defaults() error {
 	c.WrongCodesWindow = cmp.Or(c.WrongCodesWindow, 15*time.Minute)
 	c.BeginsPerAddress = cmp.Or(c.BeginsPerAddress, 60)
 	c.BeginsWindow = cmp.Or(c.BeginsWindow, 10*time.Minute)
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
+	}
 	return nil
 }
 
@@ -103,7 +108,7 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		cfg: cfg, store: store, dir: dir, clock: clock, log: log,
+		cfg: cfg, store: steppedStore{store, cfg.Metrics}, dir: dir, clock: clock, log: log,
 		mailRate:     newLimiter(cfg.MailsPerHour, time.Hour),
 		redirectRate: newLimiter(cfg.MailsPerHour, time.Hour),
 		beginRate:    newLimiter(cfg.BeginsPerAddress, cfg.BeginsWindow),

@@ -78,10 +78,11 @@ func (r *connRecord) closeChannel() {
 // loggedConn writes the connection's log line when it is closed.
 type loggedConn struct {
 	net.Conn
-	rec    *connRecord
-	log    *slog.Logger
-	closed func() // called once, after the log line
-	once   sync.Once
+	rec     *connRecord
+	log     *slog.Logger
+	metrics Metrics
+	closed  func() // called once, after the log line
+	once    sync.Once
 }
 
 func (c *loggedConn) Close() error {
@@ -110,6 +111,7 @@ func (c *loggedConn) Close() error {
 		}
 		c.log.Info("ssh connection", "remote", r.remote, "user", class,
 			"sessions", r.sessions, "duration", time.Since(r.start).Round(time.Millisecond), "outcome", outcome)
+		c.metrics.ConnectionOutcome(outcome)
 		c.closed()
 	})
 	return err

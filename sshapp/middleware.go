@@ -138,6 +138,7 @@ func (s *Server) staffSession(sess ssh.Session, rec *connRecord) {
 		fail(sess, i18n.T(s.lang(sess), "ssh.denied"))
 		return
 	}
+	defer s.track("staff")()
 	who := Staff{Name: name, Fingerprint: gossh.FingerprintSHA256(pk), Remote: rec.remote}
 	args := sess.Command()
 	verb := "dashboard"

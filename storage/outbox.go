@@ -86,8 +86,9 @@ func (db *DB) Retry(id uint64, next time.Time, reason string) error {
 // updateMail applies fn to queued mail id and stores it back, in one
 // transaction.
 func (db *DB) updateMail(id uint64, fn func(*tx, *flow.Mail) error) error {
-	return db.bolt.Update(func(btx *bolt.Tx) error {
-		t := &tx{db: db, btx: btx}
+	var t *tx
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		t = &tx{db: db, btx: btx}
 		m, err := t.mail(id)
 		if err != nil {
 			return err
@@ -103,6 +104,10 @@ func (db *DB) updateMail(id uint64, fn func(*tx, *flow.Mail) error) error {
 		}
 		return nil
 	})
+	if err == nil {
+		db.committed(t)
+	}
+	return err
 }
 
 // Sweep deletes the code records whose Deadline+keep is before now, with

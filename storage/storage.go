@@ -74,6 +74,10 @@ func indexAudit(tx *bolt.Tx) error {
 type Options struct {
 	// Timeout bounds the wait for the file lock (default 1s).
 	Timeout time.Duration
+	// QueueChanged, if set, is told after each commit by how much the
+	// number of queued mails changed (enqueued, delivered, given up,
+	// cancelled); QueueLen gives the number to start from.
+	QueueChanged func(delta int)
 }
 
 // DB is the open database. It is safe for concurrent use.
@@ -82,6 +86,7 @@ type DB struct {
 	bolt     *bolt.DB
 	keys     *keys
 	enqueued chan struct{}
+	opts     Options
 }
 
 var _ flow.Store = (*DB)(nil)
@@ -107,7 +112,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{path: path, bolt: b, keys: k, enqueued: make(chan struct{}, 1)}
+	db := &DB{path: path, bolt: b, keys: k, enqueued: make(chan struct{}, 1), opts: opts}
 	if err := db.migrate(); err != nil {
 		b.Close()
 		return nil, err
@@ -179,7 +184,25 @@ func (db *DB) Update(fn func(flow.Tx) error) error {
 		default:
 		}
 	}
+	db.committed(t)
 	return nil
+}
+
+// committed reports a committed transaction's change of the queue.
+func (db *DB) committed(t *tx) {
+	if t.queued != 0 && db.opts.QueueChanged != nil {
+		db.opts.QueueChanged(t.queued)
+	}
+}
+
+// QueueLen is the number of mails queued now.
+func (db *DB) QueueLen() (int, error) {
+	var n int
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		n = btx.Bucket(bucketQueue).Stats().KeyN
+		return nil
+	})
+	return n, err
 }
 
 // View runs fn in one read-only transaction.

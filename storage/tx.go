@@ -20,6 +20,7 @@ type tx struct {
 	db       *DB
 	btx      *bolt.Tx
 	enqueued bool
+	queued   int // net change of the queue bucket in this transaction
 }
 
 var _ flow.Tx = (*tx)(nil)
@@ -301,10 +302,18 @@ func (t *tx) putMail(m flow.Mail) error {
 	if err := t.btx.Bucket(bucketOutbox).Put(key, sealed); err != nil {
 		return err
 	}
+	q := t.btx.Bucket(bucketQueue)
+	was := q.Get(key) != nil
 	if m.State == flow.MailQueued {
-		return t.btx.Bucket(bucketQueue).Put(key, nil)
+		if !was {
+			t.queued++
+		}
+		return q.Put(key, nil)
 	}
-	return t.btx.Bucket(bucketQueue).Delete(key)
+	if was {
+		t.queued--
+	}
+	return q.Delete(key)
 }
 
 // mail reads and unseals one outbox entry.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"activated/directory"
 	"activated/flow"
 	"activated/hostkeys"
+	"activated/internal/metrics"
 	"activated/mailer"
 	"activated/sshapp"
 	"activated/staff"
@@ -41,6 +43,10 @@ type app struct {
 	svc    *flow.Service
 	worker *mailer.Worker
 	ssh    *sshapp.Server
+
+	metrics     *metrics.Metrics
+	metricsAddr net.Addr // where /metrics listens, once run listens (nil: off)
+	notify      notifier // systemd, when it started us
 }
 
 func (c *Config) directoryConfig() (directory.Config, error) {
@@ -91,7 +97,7 @@ var workerOptions = mailer.WorkerOptions{}
 // newApp opens the store and builds every part; nothing listens yet.
 // mailLog receives the messages of the "log" mail transport.
 func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+	a := &app{cfg: cfg, log: log, metrics: metrics.New(versionString()), notify: newNotifier(os.Getenv, os.Getpid())}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -101,13 +107,19 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	if err != nil {
 		return nil, err
 	}
-	if a.db, err = storage.Open(cfg.Storage.Path, storage.Options{}); err != nil {
+	if a.db, err = storage.Open(cfg.Storage.Path, storage.Options{QueueChanged: a.metrics.QueueChanged}); err != nil {
 		return nil, err
 	}
+	queued, err := a.db.QueueLen()
+	if err != nil {
+		return nil, err
+	}
+	a.metrics.SetQueued(queued)
 	dcfg, err := cfg.directoryConfig()
 	if err != nil {
 		return nil, err
 	}
+	dcfg.Metrics = a.metrics
 	if a.dir, err = directory.New(dcfg); err != nil {
 		return nil, err
 	}
@@ -121,11 +133,13 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	}
 	wopts := workerOptions
 	wopts.RetryFor = cfg.Mail.RetryFor.Duration
+	wopts.Metrics = a.metrics
 	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), clock, log, wopts)
 	a.svc, err = flow.New(flow.Config{
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
 		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
+		Metrics: a.metrics,
 	}, a.db, a.dir, clock, log)
 	if err != nil {
 		return nil, err
@@ -140,7 +154,7 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		HandshakeTimeout: cfg.SSH.HandshakeTimeout.Duration, MaxSessions: cfg.SSH.MaxSessions,
 		ConnPerMinute: connPerMinute(cfg.SSH.ConnectionsPerMinute),
 		PublicHost:    cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
-		DefaultLang: cfg.Activation.Language, Log: log,
+		DefaultLang: cfg.Activation.Language, Log: log, Metrics: a.metrics,
 		Dashboard: func(ctx context.Context, who sshapp.Staff) tea.Model {
 			return dashboard.New(ctx, a.svc, staffIdentity(who))
 		},
@@ -174,12 +188,35 @@ var shutdownGrace = 10 * time.Second
 
 // run serves until ctx ends, then shuts down in order: no new sessions,
 // open sessions closed, the mail worker stopped, the store closed.
-// ready, if set, is called with the listening address.
+// ready, if set, is called with the listening address. Under systemd it
+// says READY=1 once it listens, STOPPING=1 when it starts to stop, and
+// pings the watchdog while the store answers.
 func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)
 	if err != nil {
 		return fmt.Errorf("ssh.listen: %w", err)
 	}
+	var web *http.Server
+	if a.cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", a.cfg.Metrics.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		a.metricsAddr = mln.Addr()
+		web = &http.Server{Handler: a.metrics.Handler(a.readiness()...), ReadHeaderTimeout: 10 * time.Second}
+		go web.Serve(mln)
+		a.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	bln, err := listenBackup(a.cfg)
+	if err != nil {
+		ln.Close()
+		if web != nil {
+			web.Close()
+		}
+		return err
+	}
+	go serveBackups(bln, a.db, a.log)
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -188,11 +225,16 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.worker.Run(bg) })
 	wg.Go(func() { a.sweep(bg) })
+	wg.Go(func() { a.notify.keepAlive(bg, func() bool { return a.db.Ping() == nil }) })
 	served := make(chan error, 1)
 	go func() { served <- a.ssh.Serve(ln) }()
+	if err := a.notify.notify("READY=1"); err != nil {
+		a.log.Warn("systemd notify", "err", err)
+	}
 	select {
 	case err = <-served:
 	case <-ctx.Done():
+		_ = a.notify.notify("STOPPING=1")
 		a.log.Info("shutting down")
 		// Staff commands get shutdownGrace to end; a wizard session still
 		// open then is cut, which loses nothing (every step is saved and
@@ -208,11 +250,23 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	}
 	stop()
 	wg.Wait()
+	bln.Close() // removes the socket file
+	if web != nil {
+		web.Close()
+	}
 	a.close()
 	if err != nil && !errors.Is(err, sshapp.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// readiness is what /readyz asks: the store and the directory.
+func (a *app) readiness() []metrics.Check {
+	return []metrics.Check{
+		{Name: "storage", Run: func(context.Context) error { return a.db.Ping() }},
+		{Name: "ldap", Run: a.dir.Check},
+	}
 }
 
 // sweep deletes code records a week past their deadline, hourly.

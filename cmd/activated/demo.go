@@ -36,7 +36,7 @@ func demo(ctx context.Context, listen string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(cfg, newLogger(stderr), stdout)
+	a, err := newApp(cfg, newLogger(stderr, cfg.Log), stdout)
 	if err != nil {
 		return err
 	}
