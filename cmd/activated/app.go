@@ -269,7 +269,8 @@ func (a *app) readiness() []metrics.Check {
 	}
 }
 
-// sweep deletes code records a week past their deadline, hourly.
+// sweep deletes code records a week past their deadline and audit events
+// older than storage.audit_retention, hourly.
 func (a *app) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -278,6 +279,13 @@ func (a *app) sweep(ctx context.Context) {
 			a.log.Error("sweep codes", "err", err)
 		} else if n > 0 {
 			a.log.Info("swept codes", "count", n)
+		}
+		if keep := a.cfg.Storage.AuditRetention.Duration; keep > 0 {
+			if n, err := a.db.DeleteEventsBefore(clock.Now().Add(-keep)); err != nil {
+				a.log.Error("sweep audit events", "err", err)
+			} else if n > 0 {
+				a.log.Info("swept audit events", "count", n, "older_than", keep)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -11,7 +11,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
-	"log/slog"
 	"mime"
 	"mime/quotedprintable"
 	"net"
@@ -93,6 +92,7 @@ func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 	cfg.Activation.PublicPort = 2222
 	cfg.Activation.Institution = "Université Exemple"
 	cfg.Activation.Language = "en"
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	must(t, cfg.Validate())
 	h.cfg = cfg
 	h.start()
@@ -108,7 +108,7 @@ func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 // start runs the server as `activated serve` does.
 func (h *harness) start() {
 	h.t.Helper()
-	a, err := newApp(h.cfg, slog.New(slog.NewTextHandler(h.logs, nil)), io.Discard)
+	a, err := newApp(h.cfg, newLogger(h.logs, h.cfg.Log), io.Discard)
 	must(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan string, 1), make(chan error, 1)
