@@ -192,8 +192,13 @@ var shutdownGrace = 10 * time.Second
 // says READY=1 once it listens, STOPPING=1 when it starts to stop, and
 // pings the watchdog while the store answers.
 func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
-	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)
+	ln, err := systemdListener(os.Getenv, os.Getpid(), 3)
 	if err != nil {
+		return err
+	}
+	if ln != nil {
+		a.log.Info("ssh: listening on the socket systemd passed (activated.socket); ssh.listen is not used")
+	} else if ln, err = net.Listen("tcp", a.cfg.SSH.Listen); err != nil {
 		return fmt.Errorf("ssh.listen: %w", err)
 	}
 	var web *http.Server

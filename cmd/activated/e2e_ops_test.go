@@ -303,3 +303,29 @@ func TestE2EBackupDuringWalk(t *testing.T) {
 		return err
 	}))
 }
+
+// A socket systemd passes (LISTEN_PID, LISTEN_FDS) is the one served; none
+// passed, or passed to another process, means listen as configured.
+func TestSystemdListener(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer l.Close()
+	f, err := l.(*net.TCPListener).File()
+	must(t, err)
+	env := map[string]string{"LISTEN_PID": strconv.Itoa(os.Getpid()), "LISTEN_FDS": "1"}
+	got, err := systemdListener(func(k string) string { return env[k] }, os.Getpid(), f.Fd())
+	if err != nil || got == nil {
+		t.Fatalf("with LISTEN_FDS=1: %v, %v", got, err)
+	}
+	defer got.Close()
+	if got.Addr().String() != l.Addr().String() {
+		t.Errorf("listener on %s, want %s", got.Addr(), l.Addr())
+	}
+	if got, err := systemdListener(func(k string) string { return env[k] }, os.Getpid()+1, f.Fd()); got != nil || err != nil {
+		t.Errorf("LISTEN_PID of another process: %v, %v", got, err)
+	}
+	env["LISTEN_FDS"] = "2"
+	if _, err := systemdListener(func(k string) string { return env[k] }, os.Getpid(), f.Fd()); err == nil {
+		t.Error("two sockets accepted")
+	}
+}

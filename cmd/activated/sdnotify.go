@@ -5,7 +5,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -67,4 +69,24 @@ func (n notifier) keepAlive(ctx context.Context, alive func() bool) {
 			}
 		}
 	}
+}
+
+// systemdListener returns the listening socket systemd passed (socket
+// activation: LISTEN_PID is this process and LISTEN_FDS is 1, the socket
+// at fd), or nil when there is none. systemd then binds port 22, so the
+// service itself needs no capability.
+func systemdListener(getenv func(string) string, pid int, fd uintptr) (net.Listener, error) {
+	if getenv("LISTEN_PID") != strconv.Itoa(pid) || getenv("LISTEN_FDS") == "" {
+		return nil, nil
+	}
+	if n := getenv("LISTEN_FDS"); n != "1" {
+		return nil, fmt.Errorf("systemd passed %s sockets; activated.socket must listen on one", n)
+	}
+	f := os.NewFile(fd, "systemd-socket")
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("the socket systemd passed: %w", err)
+	}
+	return ln, nil
 }
