@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 DEB := dist/activated_$(VERSION)_$(ARCH).deb
 
-.PHONY: deps demo test build fuzz bench deb deb-check
+.PHONY: deps demo test build fuzz bench load deb deb-check
 
 # deps installs the Debian packages the demo and the tests run against:
 # a real slapd and OpenSSH's client. /etc/ldap/noslapd keeps the packaged
@@ -52,3 +52,11 @@ fuzz:
 
 bench:
 	$(GO) test -run XXX -bench . -benchmem ./storage/ ./flow/
+
+# load runs cmd/activated-load: activated against a bare wish + bubbletea
+# server, interleaved, figures and ratios as a Markdown table (README,
+# "Benchmarks"). Minutes long; not part of test. LOAD_FLAGS adds flags,
+# e.g. make load LOAD_FLAGS="-idle 1000,10000 -modes idle".
+LOAD_FLAGS ?=
+load: deps
+	$(GO) run ./cmd/activated-load $(LOAD_FLAGS)

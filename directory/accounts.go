@@ -24,7 +24,7 @@ func (d *Directory) Lookup(ctx context.Context, login string) (flow.Account, err
 		2, d.timeLimit(), false, filter,
 		[]string{at.Login, at.GivenName, at.Surname, at.DisplayName, at.Mail, at.RecoveryMail, at.Affiliation, at.State}, nil)
 	var res *ldap.SearchResult
-	err := d.do(ctx, true, func(c *ldap.Conn) error {
+	err := d.do(ctx, true, needRead, func(c *ldap.Conn) error {
 		var err error
 		res, err = c.Search(req)
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
@@ -83,28 +83,33 @@ func first(e *ldap.Entry, attr string) string {
 }
 
 // SetPassword sets the password of a with the Password Modify extended
-// operation (RFC 3062): the directory hashes it and applies its password
-// policy. A refusal (result 19, constraint violation) is a
-// *flow.PasswordRefusedError carrying the server's text. It is not retried
-// on a network error: the first attempt may have succeeded, and repeating
-// it would be refused as a reuse.
+// operation (RFC 3062), requesting the password policy control: the
+// directory hashes it and applies its password policy. A refusal of this
+// password (result 19) is a *flow.PasswordRefusedError saying what to
+// change; a refusal of any change is flow.ErrMisconfigured. It is not
+// retried on a network error: the first attempt may have succeeded, and
+// repeating it would be refused as a reuse.
 func (d *Directory) SetPassword(ctx context.Context, a flow.Account, password string) error {
 	if err := d.checkDN(a.DN); err != nil {
 		return fmt.Errorf("set password of %q: %w", a.Login, err)
 	}
-	err := d.do(ctx, false, func(c *ldap.Conn) error {
-		_, err := c.PasswordModify(ldap.NewPasswordModifyRequest(a.DN, "", password))
+	err := d.do(ctx, false, needPassword, func(c *ldap.Conn) error {
+		pp, err := passwordModify(c, a.DN, password)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultConstraintViolation) && strings.TrimSpace(diagnostic(err)) == unexplained389 {
+			pp, err = explain389(c, a.DN, password)
+		}
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultConstraintViolation) {
+			return refusal(pp, diagnostic(err))
+		}
 		return err
 	})
-	switch {
-	case err == nil:
-		return nil
-	case ldap.IsErrorWithCode(err, ldap.LDAPResultConstraintViolation):
-		return fmt.Errorf("set password of %q: %w", a.Login, &flow.PasswordRefusedError{Reason: diagnostic(err)})
-	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
-		return fmt.Errorf("set password of %q: %w", a.Login, flow.ErrNoAccount)
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		err = flow.ErrNoAccount
 	}
-	return fmt.Errorf("set password of %q: %w", a.Login, err)
+	if err != nil {
+		return fmt.Errorf("set password of %q: %w", a.Login, err)
+	}
+	return nil
 }
 
 // Create adds a pending account under the people base, named by its login
@@ -145,7 +150,7 @@ func (d *Directory) Create(ctx context.Context, n flow.NewAccount) (flow.Account
 	find := ldap.NewSearchRequest(d.cfg.PeopleBase, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		1, d.timeLimit(), false, fmt.Sprintf("(%s=%s)", at.Login, ldap.EscapeFilter(n.Login)), []string{"1.1"}, nil)
 	var found bool
-	err := d.do(ctx, true, func(c *ldap.Conn) error {
+	err := d.do(ctx, true, needRead, func(c *ldap.Conn) error {
 		res, err := c.Search(find)
 		found = res != nil && len(res.Entries) > 0
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
@@ -157,7 +162,7 @@ func (d *Directory) Create(ctx context.Context, n flow.NewAccount) (flow.Account
 		err = ErrExists
 	}
 	if err == nil {
-		err = d.do(ctx, false, func(c *ldap.Conn) error { return c.Add(req) })
+		err = d.do(ctx, false, needCreate, func(c *ldap.Conn) error { return c.Add(req) })
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
 			err = ErrExists
 		}

@@ -36,7 +36,7 @@ func (d *Directory) Activate(ctx context.Context, a flow.Account, act flow.Activ
 	at := d.cfg.Attrs
 	read := ldap.NewSearchRequest(a.DN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, d.timeLimit(), false,
 		"(objectClass=*)", []string{"objectClass", at.State, at.StateDate, at.Consent}, nil)
-	err := d.do(ctx, true, func(c *ldap.Conn) error {
+	err := d.do(ctx, true, needActivate, func(c *ldap.Conn) error {
 		res, err := c.Search(read)
 		if err != nil {
 			return err

@@ -236,22 +236,6 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Check connects, binds as the service account and reads the people base,
-// on a connection of its own.
-func (d *Directory) Check(ctx context.Context) error {
-	c, err := d.dial(ctx)
-	if err != nil {
-		return fmt.Errorf("ldap %s: %w", d.cfg.URL, err)
-	}
-	defer c.Close()
-	_, err = c.Search(ldap.NewSearchRequest(d.cfg.PeopleBase, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
-		1, d.timeLimit(), false, "(objectClass=*)", []string{"1.1"}, nil))
-	if err != nil {
-		return fmt.Errorf("ldap %s: read %s as %s: %w", d.cfg.URL, d.cfg.PeopleBase, d.cfg.BindDN, err)
-	}
-	return nil
-}
-
 // Close closes the connection; later operations fail.
 func (d *Directory) Close() error {
 	d.mu.Lock()
@@ -339,6 +323,8 @@ func (d *Directory) dialFor(call *dialCall, ctx context.Context) {
 	defer d.mu.Unlock()
 	d.dialing = nil
 	switch {
+	case err != nil && d.fix(err, "") != "":
+		call.err = fmt.Errorf("%s: %w", d.cfg.URL, d.misconfigured(err, ""))
 	case err != nil:
 		call.err = fmt.Errorf("%w: %s: %w", flow.ErrUnavailable, d.cfg.URL, err)
 	case d.closed:
@@ -363,9 +349,11 @@ func (d *Directory) drop(c *ldap.Conn) {
 // do runs op on the shared connection. On a network error it drops the
 // connection and, when retry is set (op is safe to repeat), runs op once
 // more on a new one. Errors that mean the directory cannot be reached wrap
-// flow.ErrUnavailable. If ctx ends first, do returns at once; op finishes
-// or times out in the background.
-func (d *Directory) do(ctx context.Context, retry bool, op func(*ldap.Conn) error) (err error) {
+// flow.ErrUnavailable; refusals that waiting will not cure wrap
+// flow.ErrMisconfigured, saying what to fix (need: the grant op needs).
+// If ctx ends first, do returns at once; op finishes or times out in the
+// background.
+func (d *Directory) do(ctx context.Context, retry bool, need string, op func(*ldap.Conn) error) (err error) {
 	defer func() {
 		if err != nil && !answer(err) && !errors.Is(err, context.Canceled) { // canceled: the user left
 			d.cfg.Metrics.LDAPError()
@@ -375,7 +363,7 @@ func (d *Directory) do(ctx context.Context, retry bool, op func(*ldap.Conn) erro
 		return fmt.Errorf("%w: %w", flow.ErrUnavailable, err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- d.attempt(ctx, retry, op) }()
+	go func() { done <- d.attempt(ctx, retry, need, op) }()
 	select {
 	case err := <-done:
 		return err
@@ -384,7 +372,7 @@ func (d *Directory) do(ctx context.Context, retry bool, op func(*ldap.Conn) erro
 	}
 }
 
-func (d *Directory) attempt(ctx context.Context, retry bool, op func(*ldap.Conn) error) error {
+func (d *Directory) attempt(ctx context.Context, retry bool, need string, op func(*ldap.Conn) error) error {
 	for try := 1; ; try++ {
 		c, err := d.bound(ctx)
 		if err != nil {
@@ -392,7 +380,7 @@ func (d *Directory) attempt(ctx context.Context, retry bool, op func(*ldap.Conn)
 		}
 		err = op(c)
 		if err == nil || !transient(err) {
-			return err
+			return d.misconfigured(err, need)
 		}
 		d.drop(c)
 		if !retry || try == 2 || ctx.Err() != nil {

@@ -75,22 +75,28 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // Errors a front end turns into a sentence in the user's language.
 var (
-	ErrNotFound         = errors.New("not found")
-	ErrNoAccount        = errors.New("no such account")
-	ErrCodeWrong        = errors.New("code: unknown")
-	ErrCodeExpired      = errors.New("code: expired")
-	ErrCodeUsed         = errors.New("code: already used")
-	ErrCodeSuperseded   = errors.New("code: replaced by a newer one")
-	ErrCodeRevoked      = errors.New("code: revoked")
-	ErrCodeFinished     = errors.New("code: the account is already activated")
-	ErrBusy             = errors.New("dossier: open in another session")
-	ErrClosed           = errors.New("session: closed")
-	ErrOrder            = errors.New("step: not available yet")
-	ErrNotAccepted      = errors.New("charter: not accepted")
-	ErrInvalidAddress   = errors.New("mail address: invalid")
-	ErrInvalidLogin     = errors.New("login: invalid")
-	ErrPasswordPolicy   = errors.New("password: does not meet the policy")
-	ErrUnavailable      = errors.New("directory unavailable")
+	ErrNotFound       = errors.New("not found")
+	ErrNoAccount      = errors.New("no such account")
+	ErrCodeWrong      = errors.New("code: unknown")
+	ErrCodeExpired    = errors.New("code: expired")
+	ErrCodeUsed       = errors.New("code: already used")
+	ErrCodeSuperseded = errors.New("code: replaced by a newer one")
+	ErrCodeRevoked    = errors.New("code: revoked")
+	ErrCodeFinished   = errors.New("code: the account is already activated")
+	ErrBusy           = errors.New("dossier: open in another session")
+	ErrClosed         = errors.New("session: closed")
+	ErrOrder          = errors.New("step: not available yet")
+	ErrNotAccepted    = errors.New("charter: not accepted")
+	ErrInvalidAddress = errors.New("mail address: invalid")
+	ErrInvalidLogin   = errors.New("login: invalid")
+	ErrPasswordPolicy = errors.New("password: does not meet the policy")
+	ErrUnavailable    = errors.New("directory unavailable")
+	// ErrMisconfigured: the directory refused for a reason that waiting
+	// will not cure (it demands encryption, a grant is missing, the schema
+	// lacks an attribute, the service account cannot bind): the IT staff
+	// must change its configuration or ours. The error says what to fix;
+	// the dossier is kept, and the user is told the staff know.
+	ErrMisconfigured    = errors.New("directory configuration error")
 	ErrAlreadyActivated = errors.New("account already activated")
 	ErrExists           = errors.New("account already exists")
 	ErrFinishing        = errors.New("the user is finishing the activation right now: try again in a minute")
@@ -106,9 +112,41 @@ type RateLimitError struct{ Wait time.Duration }
 
 func (e *RateLimitError) Error() string { return fmt.Sprintf("rate limited: retry in %s", e.Wait) }
 
-// PasswordRefusedError carries the directory's own reason (result 19).
-type PasswordRefusedError struct{ Reason string }
+// PasswordProblem is what a directory's password policy found wrong with
+// a password the user can change (from the draft-behera password policy
+// response control).
+type PasswordProblem int
+
+const (
+	PasswordUnexplained PasswordProblem = iota // the directory gave no reason
+	PasswordTooShort                           // passwordTooShort (6)
+	PasswordQuality                            // insufficientPasswordQuality (5): too weak, or close to the user's names
+	PasswordInHistory                          // passwordInHistory (8): used before
+	PasswordTooYoung                           // passwordTooYoung (7): changed too recently
+)
+
+// PasswordRefusedError is the directory's password policy refusing the
+// password the user chose (result 19): another password may pass.
+type PasswordRefusedError struct {
+	Problem PasswordProblem
+	// MinLength is the length the directory requires, when it said so
+	// ("password must be at least 20 characters long"); 0 otherwise.
+	MinLength int
+	// Reason is the directory's own words, for the user beside the
+	// sentence of Problem; "" when they say no more than Problem does.
+	Reason string
+}
 
 func (e *PasswordRefusedError) Error() string {
-	return "password refused by the directory: " + e.Reason
+	return fmt.Sprintf("password refused by the directory (problem %d, min length %d): %s", e.Problem, e.MinLength, e.Reason)
 }
+
+// HelpdeskError adds the helpdesk contact to an error the user cannot
+// cure by waiting (ErrMisconfigured): the sentence names who to ask.
+type HelpdeskError struct {
+	Contact string // e.g. "helpdesk@example.org, 01 23 45 67 89"; "" = none configured
+	Err     error
+}
+
+func (e *HelpdeskError) Error() string { return e.Err.Error() }
+func (e *HelpdeskError) Unwrap() error { return e.Err }

@@ -103,20 +103,20 @@ func (s *Server) watch(sess *activeSession, conn gossh.Conn, done <-chan struct{
 			}
 			s.log.Info("ssh session idle", "remote", rec.remote, "after", s.cfg.IdleTimeout)
 			rec.setOutcome("idle")
-			s.sayThenClose(sess, conn)
+			lang := s.lang(sess)
+			s.sayThenClose(sess, conn, i18n.T(lang, "ssh.idle", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort)))
 			return
 		}
 	}
 }
 
-// sayThenClose tells the user the session was idle too long, then closes
-// the connection — after at most a second, should the client not read.
-func (s *Server) sayThenClose(sess ssh.Session, conn gossh.Conn) {
-	lang := s.lang(sess)
+// sayThenClose tells the user msg, then closes the connection — after at
+// most a second, should the client not read.
+func (s *Server) sayThenClose(sess ssh.Session, conn gossh.Conn, msg string) {
 	said := make(chan struct{})
 	go func() {
 		defer close(said)
-		say(sess, "\n"+i18n.T(lang, "ssh.idle", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort)))
+		say(sess, "\n"+msg)
 	}()
 	select {
 	case <-said:

@@ -2,9 +2,13 @@ package sshapp
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"charm.land/ssh"
@@ -21,9 +25,10 @@ type recordKey struct{}
 // connRecord is what the connection log line says when the connection
 // closes. It is shared by the connection's goroutines.
 type connRecord struct {
-	start   time.Time
-	remote  string
-	limited bool // over the per-address rate: refused with a banner
+	start      time.Time
+	remote     string // the client's address
+	source     string // what per-client limits count: flow.Source(remote)
+	explaining bool   // the source is penalized: told so in the banner, then refused
 
 	mu       sync.Mutex
 	class    string // username class of the last authentication attempt
@@ -32,6 +37,7 @@ type connRecord struct {
 	channels int // session channels open now
 	sessions int // session channels opened in all
 	outcome  string
+	done     map[string]bool // see once
 }
 
 func recordOf(ctx ssh.Context) *connRecord {
@@ -41,15 +47,40 @@ func recordOf(ctx ssh.Context) *connRecord {
 	return &connRecord{} // unreachable: ConnCallback sets it first
 }
 
-func (r *connRecord) auth(u user, err error) {
+// auth records an authentication attempt and reports whether it is the
+// first success.
+func (r *connRecord) auth(u user, err error) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.class = u.class()
-	if err == nil {
-		r.authOK = true
-	} else {
+	if err != nil {
 		r.authFail++
+		return false
 	}
+	first := !r.authOK
+	r.authOK = true
+	return first
+}
+
+// once reports whether what has not happened yet on this connection.
+func (r *connRecord) once(what string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done[what] {
+		return false
+	}
+	if r.done == nil {
+		r.done = map[string]bool{}
+	}
+	r.done[what] = true
+	return true
+}
+
+// hasSessions reports whether the connection has opened a session.
+func (r *connRecord) hasSessions() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sessions > 0
 }
 
 func (r *connRecord) setOutcome(o string) {
@@ -75,27 +106,64 @@ func (r *connRecord) closeChannel() {
 	r.mu.Unlock()
 }
 
-// loggedConn writes the connection's log line when it is closed.
+// loggedConn writes the connection's log line when it is closed, and
+// tells the door what the connection cost: its startup ends, and its source
+// is charged for any misbehaviour.
 type loggedConn struct {
 	net.Conn
 	rec     *connRecord
 	log     *slog.Logger
+	door    *door
 	metrics Metrics
 	closed  func() // called once, after the log line
 	once    sync.Once
+
+	heard   atomic.Bool  // a byte was received
+	readErr atomic.Value // error: the last read's, when it failed
+	timer   atomic.Pointer[time.Timer]
 }
 
+func (c *loggedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.heard.Store(true)
+	}
+	if err != nil {
+		c.readErr.Store(err)
+	}
+	return n, err
+}
+
+// evict closes a silent connection to make room for a new one.
+func (c *loggedConn) evict() {
+	c.rec.setOutcome("evicted-silent")
+	_ = c.Close()
+}
+
+// closeUnlessSession closes an authenticated connection that has opened no
+// session yet.
+func (c *loggedConn) closeUnlessSession() {
+	if !c.rec.hasSessions() {
+		c.rec.setOutcome("no-session")
+		_ = c.Close()
+	}
+}
+
+// Close records the connection's end, then closes it: a client that sees
+// it closed finds its penalty already counted.
 func (c *loggedConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() {
+		if t := c.timer.Load(); t != nil {
+			t.Stop()
+		}
 		r := c.rec
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		outcome := r.outcome
 		switch {
 		case outcome != "":
-		case r.limited:
-			outcome = "rate-limited"
+		case r.explaining:
+			outcome = "penalized"
 		case r.authOK && r.sessions == 0:
 			outcome = "no-session"
 		case r.authOK:
@@ -109,22 +177,65 @@ func (c *loggedConn) Close() error {
 		if class == "" {
 			class = "-"
 		}
+		cost := c.cost(outcome)
 		c.log.Info("ssh connection", "remote", r.remote, "user", class,
-			"sessions", r.sessions, "duration", time.Since(r.start).Round(time.Millisecond), "outcome", outcome)
+			"sessions", r.sessions, "duration", time.Since(r.start).Round(time.Millisecond), "outcome", outcome,
+			"penalty", cost)
+		c.door.closed(c, cost)
 		c.metrics.ConnectionOutcome(outcome)
 		c.closed()
 	})
-	return err
+	return c.Conn.Close()
 }
 
-// maxEnvPerSession caps the environment variables a session may set: each
-// one is kept for the session's life.
-const maxEnvPerSession = 64
+// cost is what the connection's source is charged, by how it ended
+// (c.rec.mu held).
+func (c *loggedConn) cost(outcome string) time.Duration {
+	r := c.rec
+	switch {
+	case outcome == "no-session":
+		return penaltyNoSession
+	case r.authOK, outcome == "stopped":
+		return 0
+	case !c.heard.Load():
+		return penaltySilent
+	case r.explaining:
+		return 0 // told why it was refused: no further charge
+	}
+	rerr, _ := c.readErr.Load().(error)
+	var ne net.Error
+	switch {
+	case rerr == nil: // the server gave up on what the client sent
+		return penaltyProtocol
+	case errors.As(rerr, &ne) && ne.Timeout():
+		return penaltyGrace
+	default: // the client left (EOF, reset)
+		return penaltyNoAuth
+	}
+}
+
+// What a session may ask for. A terminal larger than 500×200 cells is
+// taken to be that size (maxCols×maxRows): the wizard draws at most that many cells whatever
+// the client claims. Only locale variables are of use, and a handful of
+// short ones is all a client sends; any other env request is refused, like
+// OpenSSH's AcceptEnv does.
+const (
+	maxCols           = 500
+	maxRows           = 200
+	maxPixels         = 1 << 14
+	maxTermName       = 64
+	maxEnvPerSession  = 16
+	maxEnvName        = 32
+	maxEnvValue       = 64
+	localeEnvPrefix   = "LC_"
+	localeEnvFallback = "LANG"
+)
 
 // filteredSession wraps a new session channel so that agent and X11
 // forwarding requests are refused (charm.land/ssh accepts the agent request
-// by default, though nothing is ever forwarded) and so is an env request
-// past maxEnvPerSession.
+// by default, though nothing is ever forwarded), the terminal size of
+// pty-req and window-change is clamped before charm.land/ssh reads it, and
+// env requests are kept to a few short locale variables.
 type filteredSession struct{ gossh.NewChannel }
 
 func (c filteredSession) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
@@ -137,18 +248,76 @@ func (c filteredSession) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 		defer close(out)
 		env := 0
 		for req := range reqs {
-			if req.Type == "env" {
-				env++
+			ok := true
+			switch req.Type {
+			case "auth-agent-req@openssh.com", "x11-req":
+				ok = false
+			case "env":
+				ok = env < maxEnvPerSession && localeEnv(req.Payload)
+				if ok {
+					env++
+				}
+			case "pty-req":
+				req.Payload, ok = clampPty(req.Payload)
+			case "window-change":
+				req.Payload, ok = clampWindow(req.Payload)
 			}
-			switch {
-			case req.Type == "auth-agent-req@openssh.com", req.Type == "x11-req", env > maxEnvPerSession:
-				_ = req.Reply(false, nil)
-			default:
-				out <- req
+			if !ok {
+				if req.WantReply {
+					_ = req.Reply(false, nil)
+				}
+				continue
 			}
+			out <- req
 		}
 	}()
 	return ch, out, nil
+}
+
+// localeEnv tells whether an env request's payload sets a locale variable
+// (LANG, LC_*) to a short value.
+func localeEnv(payload []byte) bool {
+	var kv struct{ Name, Value string }
+	if gossh.Unmarshal(payload, &kv) != nil || len(kv.Name) > maxEnvName || len(kv.Value) > maxEnvValue {
+		return false
+	}
+	return kv.Name == localeEnvFallback || strings.HasPrefix(kv.Name, localeEnvPrefix)
+}
+
+// clampPty returns a pty-req payload (TERM, then the window, then the
+// modes) with its window clamped; false when it is malformed or its TERM
+// is longer than any terminal's name.
+func clampPty(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	n := binary.BigEndian.Uint32(p)
+	if n > maxTermName || len(p) < 4+int(n)+16 {
+		return p, false
+	}
+	out := append([]byte(nil), p...)
+	clampDims(out[4+n:])
+	return out, true
+}
+
+// clampWindow returns a window-change payload with its size clamped.
+func clampWindow(p []byte) ([]byte, bool) {
+	if len(p) < 16 {
+		return p, false
+	}
+	out := append([]byte(nil), p...)
+	clampDims(out)
+	return out, true
+}
+
+// clampDims clamps the four uint32 at the start of b: columns, rows,
+// width and height in pixels.
+func clampDims(b []byte) {
+	for i, limit := range []uint32{maxCols, maxRows, maxPixels, maxPixels} {
+		if binary.BigEndian.Uint32(b[4*i:]) > limit {
+			binary.BigEndian.PutUint32(b[4*i:], limit)
+		}
+	}
 }
 
 // openConns counts the connections open now, so Shutdown can wait for them.

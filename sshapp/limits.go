@@ -3,70 +3,10 @@ package sshapp
 import (
 	"net"
 	"net/netip"
-	"sync"
-	"time"
+	"strings"
+
+	"activated/flow/i18n"
 )
-
-// verdict is what the connection rate limiter says about a new connection.
-type verdict int
-
-const (
-	allow   verdict = iota
-	limited         // over the limit: told so in the auth banner, then refused
-	drop            // far over it (a flood): closed before any cryptography
-)
-
-// maxTracked bounds the memory a flood of addresses can take: past it, the
-// table is pruned of every address whose window has passed.
-const maxTracked = 100_000
-
-// connLimiter counts connections per client address in fixed one-minute
-// windows. IPv6 addresses count per /64, the block one subscriber gets.
-type connLimiter struct {
-	perMinute int // < 0: no limit
-	mu        sync.Mutex
-	windows   map[netip.Prefix]*window
-}
-
-type window struct {
-	start time.Time
-	n     int
-}
-
-func newConnLimiter(perMinute int) *connLimiter {
-	return &connLimiter{perMinute: perMinute, windows: map[netip.Prefix]*window{}}
-}
-
-// take counts one connection from addr.
-func (l *connLimiter) take(addr net.Addr, now time.Time) verdict {
-	if l.perMinute < 0 {
-		return allow
-	}
-	key := clientBlock(addr)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w := l.windows[key]
-	if w == nil || now.Sub(w.start) >= time.Minute {
-		if len(l.windows) >= maxTracked {
-			for k, old := range l.windows {
-				if now.Sub(old.start) >= time.Minute {
-					delete(l.windows, k)
-				}
-			}
-		}
-		w = &window{start: now}
-		l.windows[key] = w
-	}
-	w.n++
-	switch {
-	case w.n <= l.perMinute:
-		return allow
-	case w.n <= 2*l.perMinute:
-		return limited
-	default:
-		return drop
-	}
-}
 
 // clientIP is the address of a client without its port.
 func clientIP(addr net.Addr) netip.Addr {
@@ -76,16 +16,22 @@ func clientIP(addr net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// clientBlock is what the rate limit counts: the IPv4 address, or the /64
-// of an IPv6 address.
-func clientBlock(addr net.Addr) netip.Prefix {
-	ip := clientIP(addr)
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
+// bothLangs is a message in French then English, for the places where SSH
+// carries text before the client's language is known.
+func bothLangs(key string) string {
+	return i18n.T("fr", key) + "\r\n" + i18n.T("en", key) + "\r\n"
+}
+
+// asciiFold spells French text without its accents, for the one place
+// (the keyboard-interactive instruction) where OpenSSH prints anything
+// beyond ASCII as octal escapes, whatever the locale.
+func asciiFold(s string) string {
+	return strings.NewReplacer(
+		"à", "a", "â", "a", "ä", "a", "ç", "c", "é", "e", "è", "e", "ê", "e", "ë", "e",
+		"î", "i", "ï", "i", "ô", "o", "ö", "o", "ù", "u", "û", "u", "ü", "u", "ÿ", "y",
+		"œ", "oe", "æ", "ae", "À", "A", "Â", "A", "Ç", "C", "É", "E", "È", "E", "Ê", "E",
+		"Î", "I", "Ô", "O", "Ù", "U", "Û", "U", "’", "'", "«", "\"", "»", "\"", "\u00a0", " ", "\u202f", " ",
+	).Replace(s)
 }
 
 // sessionSlots caps the sessions open at once on the whole server.

@@ -1,60 +1,12 @@
 package sshapp
 
 import (
+	"fmt"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
 )
-
-func tcpAddr(s string) net.Addr { a, _ := net.ResolveTCPAddr("tcp", s); return a }
-
-func TestConnLimiter(t *testing.T) {
-	l := newConnLimiter(2)
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	a := tcpAddr("192.0.2.1:1000")
-	want := []verdict{allow, allow, limited, limited, drop, drop}
-	for i, w := range want {
-		if got := l.take(a, now.Add(time.Duration(i)*time.Second)); got != w {
-			t.Errorf("connection %d: %v, want %v", i+1, got, w)
-		}
-	}
-	if got := l.take(tcpAddr("192.0.2.2:1000"), now); got != allow {
-		t.Errorf("another address: %v, want allow", got)
-	}
-	if got := l.take(tcpAddr("[::ffff:192.0.2.1]:2000"), now); got != drop {
-		t.Errorf("the same IPv4 address mapped in IPv6: %v, want drop", got)
-	}
-	if got := l.take(a, now.Add(time.Minute)); got != allow {
-		t.Errorf("a minute later: %v, want allow", got)
-	}
-
-	// IPv6 addresses count per /64.
-	l.take(tcpAddr("[2001:db8:1:2::1]:22"), now)
-	l.take(tcpAddr("[2001:db8:1:2::2]:22"), now)
-	if got := l.take(tcpAddr("[2001:db8:1:2:ffff::3]:22"), now); got != limited {
-		t.Errorf("third address of a /64: %v, want limited", got)
-	}
-	if got := l.take(tcpAddr("[2001:db8:1:3::1]:22"), now); got != allow {
-		t.Errorf("another /64: %v, want allow", got)
-	}
-
-	if got := newConnLimiter(-1).take(a, now); got != allow {
-		t.Errorf("no limit: %v", got)
-	}
-}
-
-func TestConnLimiterPrunes(t *testing.T) {
-	l := newConnLimiter(1)
-	now := time.Now()
-	for i := range maxTracked {
-		ip := net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))
-		l.take(&net.TCPAddr{IP: ip, Port: 1}, now)
-	}
-	l.take(tcpAddr("192.0.2.9:1"), now.Add(2*time.Minute))
-	if len(l.windows) != 1 {
-		t.Errorf("%d windows kept after pruning, want 1", len(l.windows))
-	}
-}
 
 func TestSessionSlots(t *testing.T) {
 	s := make(sessionSlots, 2)
@@ -67,5 +19,146 @@ func TestSessionSlots(t *testing.T) {
 	s.release()
 	if !s.acquire() {
 		t.Fatal("a released slot was not reusable")
+	}
+}
+
+// testDoor is a door with a settable clock.
+type testDoor struct {
+	*door
+	t   *testing.T
+	now time.Time
+}
+
+func newTestDoor(t *testing.T, max, perSource int) *testDoor {
+	d := &testDoor{door: newDoor(max, perSource), t: t, now: time.Unix(1_700_000_000, 0)}
+	d.door.now = func() time.Time { return d.now }
+	return d
+}
+
+// conn is a new connection from source src, opened now.
+func (d *testDoor) conn(src string) *loggedConn {
+	a, b := net.Pipe()
+	d.t.Cleanup(func() { a.Close(); b.Close() })
+	return &loggedConn{Conn: a, rec: &connRecord{start: d.now, remote: src, source: src},
+		log: slog.New(slog.DiscardHandler), door: d.door, closed: func() {}}
+}
+
+func TestDoorCapsStartupsPerSourceAndServerWide(t *testing.T) {
+	d := newTestDoor(t, 3, 2)
+	a1, a2, a3 := d.conn("10.0.0.1"), d.conn("10.0.0.1"), d.conn("10.0.0.1")
+	if d.admit(a1) != admitted || d.admit(a2) != admitted {
+		t.Fatal("the first two from one source were not admitted")
+	}
+	if d.admit(a3) != refused {
+		t.Fatal("a third startup from one source was admitted")
+	}
+	if d.admit(d.conn("10.0.0.2")) != admitted {
+		t.Fatal("another source was refused below the server-wide cap")
+	}
+	if d.admit(d.conn("10.0.0.3")) != refused {
+		t.Fatal("a fourth startup was admitted past the server-wide cap of 3")
+	}
+	// Authenticated connections are no longer startups: a lecture hall
+	// behind one address gets in, a few at a time.
+	d.authenticated(a1)
+	if d.admit(a3) != admitted {
+		t.Fatal("refused after a startup of its source authenticated")
+	}
+	if all, src := d.counts("10.0.0.1"); all != 3 || src != 2 {
+		t.Errorf("counts %d, %d; want 3, 2", all, src)
+	}
+}
+
+func TestDoorEvictsTheOldestSilentStartup(t *testing.T) {
+	d := newTestDoor(t, 2, -1)
+	silent, talking := d.conn("10.0.0.1"), d.conn("10.0.0.2")
+	talking.heard.Store(true)
+	d.admit(silent)
+	d.admit(talking)
+	if d.admit(d.conn("10.0.0.3")) != refused {
+		t.Fatal("a silent startup younger than a second was evicted")
+	}
+	d.now = d.now.Add(2 * time.Second)
+	if d.admit(d.conn("10.0.0.3")) != admitted {
+		t.Fatal("a new connection was refused while a silent one held a startup")
+	}
+	if _, err := silent.Conn.Write([]byte("x")); err == nil {
+		t.Error("the silent connection is still open")
+	}
+	if _, src := d.counts("10.0.0.2"); src != 1 {
+		t.Error("the connection that had spoken was evicted")
+	}
+}
+
+func TestDoorPenalizesMisbehaviourOnly(t *testing.T) {
+	d := newTestDoor(t, -1, -1)
+	// Honest clients cost nothing, however many.
+	for range 1000 {
+		c := d.conn("10.0.0.1")
+		d.admit(c)
+		c.heard.Store(true)
+		c.rec.auth(user{kind: userActivate}, nil)
+		d.authenticated(c)
+		c.rec.openChannel()
+		c.Close()
+	}
+	if d.penalized("10.0.0.1") {
+		t.Fatal("honest connections were penalized")
+	}
+	// Two connections that authenticate and open no session: 20 s owed,
+	// past the 15 s threshold.
+	for range 2 {
+		c := d.conn("10.0.0.1")
+		d.admit(c)
+		c.heard.Store(true)
+		c.rec.auth(user{kind: userActivate}, nil)
+		d.authenticated(c)
+		c.closeUnlessSession()
+	}
+	if !d.penalized("10.0.0.1") || d.penalized("10.0.0.2") {
+		t.Fatal("penalty not applied to the misbehaving source only")
+	}
+	// One connection at a time is let through to be told why.
+	first := d.conn("10.0.0.1")
+	if d.admit(first) != explain || d.admit(d.conn("10.0.0.1")) != refused {
+		t.Fatal("not one explaining connection at a time")
+	}
+	first.heard.Store(true)
+	first.Close()
+	if d.admit(d.conn("10.0.0.1")) != explain {
+		t.Fatal("no explaining connection after the first closed")
+	}
+	// The debt runs down with time.
+	d.now = d.now.Add(penaltyNoSession)
+	if d.penalized("10.0.0.1") {
+		t.Error("still penalized after the debt ran below the threshold")
+	}
+}
+
+func TestDoorSilentConnectionsPenalized(t *testing.T) {
+	d := newTestDoor(t, -1, -1)
+	for range 4 {
+		c := d.conn("10.0.0.9")
+		d.admit(c)
+		c.Close() // nothing ever received
+	}
+	if !d.penalized("10.0.0.9") {
+		t.Error("four silent connections left their source unpenalized")
+	}
+}
+
+func TestDoorPenaltyTableBounded(t *testing.T) {
+	d := newTestDoor(t, -1, -1)
+	d.maxPenalized = 1000
+	for i := range d.maxPenalized + 100 {
+		d.penalize(fmt.Sprintf("src%d", i), time.Minute)
+	}
+	if n := len(d.penalty); n > d.maxPenalized {
+		t.Fatalf("%d penalties kept, bound %d", n, d.maxPenalized)
+	}
+	d.now = d.now.Add(2 * time.Minute)
+	d.penalize("late", time.Minute)
+	if len(d.penalty) != 1 {
+		t.Errorf("%d penalties after the others expired, want 1", len(d.penalty))
 	}
 }

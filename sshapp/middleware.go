@@ -140,6 +140,15 @@ func (s *Server) staffSession(sess ssh.Session, rec *connRecord) {
 	}
 	defer s.track("staff")()
 	who := Staff{Name: name, Fingerprint: gossh.FingerprintSHA256(pk), Remote: rec.remote}
+	// A key removed from the file (or a file made unsafe) ends the session,
+	// a running `audit --follow` or dashboard included.
+	if conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn); ok {
+		defer s.keys.watch(pk, func() {
+			rec.setOutcome("staff-key-removed")
+			s.log.Warn("staff session ended: key no longer listed", "remote", rec.remote, "staff", who.Name, "key", who.Fingerprint)
+			s.sayThenClose(sess, conn, i18n.T(s.lang(sess), "ssh.keyremoved"))
+		})()
+	}
 	args := sess.Command()
 	verb := "dashboard"
 	if len(args) > 0 {

@@ -45,13 +45,19 @@ func writeOpenSSHKey(t *testing.T, dir, name string) (string, gossh.Signer) {
 // never prompting (BatchMode), and returns its output and exit status.
 func openssh(t *testing.T, f *sshFixture, user string, keys []string, command ...string) (string, int) {
 	t.Helper()
+	return runOpenSSH(t, f, []string{"-o", "BatchMode=yes", "-o", "LogLevel=ERROR"}, user, keys, command...)
+}
+
+// runOpenSSH runs the OpenSSH client against f with the given options.
+func runOpenSSH(t *testing.T, f *sshFixture, opts []string, user string, keys []string, command ...string) (string, int) {
+	t.Helper()
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Fatal("the OpenSSH client is needed: apt-get install openssh-client")
 	}
 	_, port, _ := net.SplitHostPort(f.addr)
-	args := []string{"-F", "/dev/null", "-p", port, "-T",
-		"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "LogLevel=ERROR", "-o", "SendEnv=LANG", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"}
+	args := append([]string{"-F", "/dev/null", "-p", port, "-T",
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "SendEnv=LANG", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"}, opts...)
 	for _, k := range keys {
 		args = append(args, "-i", k)
 	}
@@ -59,7 +65,7 @@ func openssh(t *testing.T, f *sshFixture, user string, keys []string, command ..
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ssh", args...)
-	cmd.Env = append(os.Environ(), "LANG=en_US.UTF-8")
+	cmd.Env = append(os.Environ(), "LANG=en_US.UTF-8", "LC_CTYPE=C.UTF-8") // C.UTF-8: built into glibc
 	cmd.Stdin = strings.NewReader("")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
@@ -110,5 +116,37 @@ func TestOpenSSHClient(t *testing.T) {
 	}
 	if call := <-f.calls; strings.Join(call.args, " ") != "list --state pending" {
 		t.Errorf("staff args %q", call.args)
+	}
+}
+
+// What a refused user sees with OpenSSH's default log level: the reason,
+// in both languages, before "Permission denied".
+func TestOpenSSHRefusalsExplained(t *testing.T) {
+	f := startServer(t, nil)
+	k1, _ := writeOpenSSHKey(t, t.TempDir(), "id_one")
+	interactive := []string{"-o", "BatchMode=no"}
+
+	out, status := runOpenSSH(t, f, interactive, "staff", []string{k1}, "list")
+	for _, lang := range []string{"fr", "en"} {
+		want := i18n.T(lang, "ssh.staffkey")
+		if lang == "fr" { // OpenSSH escapes anything beyond ASCII there
+			want = "L'acces du personnel demande une cle inscrite"
+		}
+		if status != 255 || !strings.Contains(out, want) {
+			t.Errorf("staff with an unlisted key: status %d, want the reason (%s):\n%s", status, lang, out)
+		}
+	}
+
+	for range 4 { // silent connections: the address is penalized
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	waitFor(t, "the silent connections counted", func() bool { return strings.Count(f.logs.String(), "penalty=5s") >= 4 })
+	out, status = runOpenSSH(t, f, interactive, "activate", nil)
+	if status != 255 || !strings.Contains(out, i18n.T("fr", "ssh.penalized")) || !strings.Contains(out, i18n.T("en", "ssh.penalized")) {
+		t.Errorf("penalized address: status %d, want the reason in both languages:\n%s", status, out)
 	}
 }

@@ -30,12 +30,14 @@ import (
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultHandshakeTimeout = 30 * time.Second
-	DefaultIdleTimeout      = 15 * time.Minute
-	DefaultKeepAlive        = 15 * time.Second
-	DefaultMaxTimeout       = 2 * time.Hour
-	DefaultMaxSessions      = 256
-	DefaultConnPerMinute    = 30
+	DefaultHandshakeTimeout     = 30 * time.Second
+	DefaultIdleTimeout          = 15 * time.Minute
+	DefaultKeepAlive            = 15 * time.Second
+	DefaultMaxTimeout           = 2 * time.Hour
+	DefaultMaxSessions          = 256
+	DefaultMaxStartups          = 100
+	DefaultMaxStartupsPerSource = 20
+	DefaultSessionWait          = 30 * time.Second
 )
 
 // ErrServerClosed is what Serve returns after Shutdown.
@@ -58,9 +60,15 @@ type Config struct {
 	// closed. Default 15s, negative for none.
 	KeepAlive   time.Duration
 	MaxSessions int // sessions open at once, server-wide
-	// ConnPerMinute is the number of connections one client address (an
-	// IPv6 /64) may open per minute; default 30, negative for no limit.
-	ConnPerMinute int
+	// MaxStartups caps the connections that have not finished
+	// authentication, server-wide (default 100), and MaxStartupsPerSource
+	// the same per client address, an IPv6 /64 (default 20); past either a
+	// new connection is closed at once, before any cryptography. Negative:
+	// no cap.
+	MaxStartups, MaxStartupsPerSource int
+	// SessionWait closes a connection that authenticated but opened no
+	// session within it; default 30s.
+	SessionWait time.Duration
 
 	PublicHost  string   // what users type after the @ (in the messages)
 	PublicPort  int      // default 22
@@ -109,7 +117,7 @@ type Server struct {
 	staff StaffHandler
 	log   *slog.Logger
 	keys  *staffKeys
-	rate  *connLimiter
+	door  *door
 	slots sessionSlots
 	srv   *ssh.Server
 	open  openConns
@@ -135,7 +143,9 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 	cfg.MaxTimeout = cmp.Or(cfg.MaxTimeout, DefaultMaxTimeout)
 	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, DefaultKeepAlive)
 	cfg.MaxSessions = cmp.Or(cfg.MaxSessions, DefaultMaxSessions)
-	cfg.ConnPerMinute = cmp.Or(cfg.ConnPerMinute, DefaultConnPerMinute)
+	cfg.MaxStartups = cmp.Or(cfg.MaxStartups, DefaultMaxStartups)
+	cfg.MaxStartupsPerSource = cmp.Or(cfg.MaxStartupsPerSource, DefaultMaxStartupsPerSource)
+	cfg.SessionWait = cmp.Or(cfg.SessionWait, DefaultSessionWait)
 	cfg.PublicHost = cmp.Or(cfg.PublicHost, "localhost")
 	cfg.PublicPort = cmp.Or(cfg.PublicPort, 22)
 	cfg.DefaultLang = i18n.Pick(cmp.Or(cfg.DefaultLang, svc.Config().DefaultLang), i18n.Langs[0])
@@ -152,7 +162,7 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 	s := &Server{
 		cfg: cfg, svc: svc, staff: staff, log: cfg.Log,
 		keys:     newStaffKeys(cfg.StaffKeysFile, cfg.Log),
-		rate:     newConnLimiter(cfg.ConnPerMinute),
+		door:     newDoor(cfg.MaxStartups, cfg.MaxStartupsPerSource),
 		slots:    make(sessionSlots, cfg.MaxSessions),
 		stopping: make(chan struct{}),
 	}
@@ -238,23 +248,42 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// connOpened runs for every TCP connection, before any cryptography: it
-// applies the per-address rate and starts the connection's record.
+// connOpened runs for every TCP connection, before any cryptography: the
+// door admits it, or it is closed at once (with a line of text that SSH
+// clients show in their verbose output, the only place left to say why).
 func (s *Server) connOpened(ctx ssh.Context, c net.Conn) net.Conn {
-	v := s.rate.take(c.RemoteAddr(), time.Now())
-	if v == drop {
-		s.log.Debug("ssh connection dropped: flood", "remote", c.RemoteAddr().String())
+	remote := clientIP(c.RemoteAddr()).String()
+	rec := &connRecord{start: time.Now(), remote: remote, source: flow.Source(remote)}
+	lc := &loggedConn{Conn: c, rec: rec, log: s.log, door: s.door, metrics: s.cfg.Metrics, closed: s.open.done}
+	if s.door.admit(lc) == refused {
+		s.log.Debug("ssh connection refused at accept", "remote", remote)
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(c, bothLangs("ssh.full"))
 		return nil // closed at once
 	}
-	rec := &connRecord{start: time.Now(), remote: clientIP(c.RemoteAddr()).String(), limited: v == limited}
 	ctx.SetValue(recordKey{}, rec)
+	ctx.SetValue(connKey{}, lc)
 	s.open.add()
-	return &loggedConn{Conn: c, rec: rec, log: s.log, metrics: s.cfg.Metrics, closed: s.open.done}
+	return lc
+}
+
+// connKey finds a connection's loggedConn in its ssh.Context.
+type connKey struct{}
+
+// authenticated ends the connection's startup, and starts the wait for its
+// first session.
+func (s *Server) authenticated(ctx ssh.Context) {
+	lc, ok := ctx.Value(connKey{}).(*loggedConn)
+	if !ok {
+		return
+	}
+	s.door.authenticated(lc)
+	lc.timer.Store(time.AfterFunc(s.cfg.SessionWait, lc.closeUnlessSession))
 }
 
 var (
-	errNeedKey     = errors.New("staff: public key required")
-	errRateLimited = errors.New("too many connections from this address")
+	errNeedKey   = errors.New("staff: public key required")
+	errPenalized = errors.New("too many failed connections from this address")
 )
 
 // serverConfig decides authentication per username. OpenSSH tries the
@@ -267,30 +296,41 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		NoClientAuth: true,
 		NoClientAuthCallback: func(c gossh.ConnMetadata) (*gossh.Permissions, error) {
 			switch {
-			case rec.limited:
-				return nil, errRateLimited
+			case rec.explaining:
+				return nil, errPenalized
 			case parseUser(c.User()).kind == userStaff:
 				return nil, errNeedKey
 			}
 			return &gossh.Permissions{}, nil
 		},
+		// keyboard-interactive is never a way in. It is offered so that
+		// staff whose key is refused are told why (OpenSSH prints the
+		// instruction; it has no other place for text at that point).
+		KeyboardInteractiveCallback: func(c gossh.ConnMetadata, ask gossh.KeyboardInteractiveChallenge) (*gossh.Permissions, error) {
+			if parseUser(c.User()).kind == userStaff && !rec.explaining && rec.once("staffkey") {
+				msg := asciiFold(strings.ReplaceAll(bothLangs("ssh.staffkey"), "\r\n", "\n"))
+				_, _ = ask("", msg, nil, nil)
+			}
+			return nil, errNeedKey
+		},
 		AuthLogCallback: func(c gossh.ConnMetadata, method string, err error) {
-			rec.auth(parseUser(c.User()), err)
+			if rec.auth(parseUser(c.User()), err) {
+				s.authenticated(ctx)
+			}
 			if err != nil && method == "publickey" && parseUser(c.User()).kind == userStaff {
 				s.log.Debug("staff key refused", "remote", rec.remote)
 			}
 		},
 	}
-	if rec.limited {
-		msg := i18n.T("fr", "ssh.ratelimit") + "\r\n" + i18n.T("en", "ssh.ratelimit") + "\r\n"
-		cfg.BannerCallback = func(gossh.ConnMetadata) string { return msg }
+	if rec.explaining {
+		cfg.BannerCallback = func(gossh.ConnMetadata) string { return bothLangs("ssh.penalized") }
 	}
 	return cfg
 }
 
 // publicKey accepts a key only for "staff", and only a listed one.
 func (s *Server) publicKey(ctx ssh.Context, key ssh.PublicKey) bool {
-	if recordOf(ctx).limited || parseUser(ctx.User()).kind != userStaff {
+	if recordOf(ctx).explaining || parseUser(ctx.User()).kind != userStaff {
 		return false
 	}
 	_, ok := s.keys.lookup(key)

@@ -50,7 +50,10 @@ func (s *Server) plainMiddleware(next ssh.Handler) ssh.Handler {
 // is over, whatever the reason.
 func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
-		var cleanup func()
+		var (
+			cleanup func()
+			screen  *tui.Screen
+		)
 		defer func() {
 			if cleanup != nil {
 				cleanup()
@@ -64,7 +67,12 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 				PublicHost: s.cfg.PublicHost, PublicPort: s.cfg.PublicPort, Services: s.cfg.Services,
 			})
 			cleanup = done
-			p := tea.NewProgram(m, append(bm.MakeOptions(sess), tea.WithContext(sess.Context()))...)
+			// The wizard draws itself as soon as it changes, and an idle
+			// session costs no frame ticks (see tui.Screen).
+			pty, _, _ := sess.Pty()
+			screen = tui.NewScreen(m, sess, append(sess.Environ(), "TERM="+pty.Term), pty.Window.Width, pty.Window.Height)
+			opts := append(bm.MakeOptions(sess), screen.Options()...)
+			p := tea.NewProgram(screen, append(opts, tea.WithContext(sess.Context()))...)
 			go func() { // a stop quits the program, which restores the terminal
 				select {
 				case <-s.stopping:
@@ -75,6 +83,9 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			return p
 		}
 		bm.MiddlewareWithProgramHandler(program)(next)(sess)
+		if screen != nil {
+			screen.Close()
+		}
 		s.stopped(sess)
 	}
 }

@@ -144,6 +144,9 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	if err != nil {
 		return nil, err
 	}
+	if cfg.SSH.ConnectionsPerMinute != 0 {
+		log.Warn("ssh.connections_per_minute is no longer used: connections are capped by ssh.max_startups and ssh.max_startups_per_source")
+	}
 	key, err := hostkeys.LoadOrCreate(cfg.SSH.HostKey)
 	if err != nil {
 		return nil, err
@@ -152,8 +155,8 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		HostKey: key, StaffKeysFile: cfg.SSH.StaffAuthorizedKeys,
 		IdleTimeout: cfg.SSH.IdleTimeout.Duration, MaxTimeout: cfg.SSH.MaxTimeout.Duration,
 		HandshakeTimeout: cfg.SSH.HandshakeTimeout.Duration, MaxSessions: cfg.SSH.MaxSessions,
-		ConnPerMinute: connPerMinute(cfg.SSH.ConnectionsPerMinute),
-		PublicHost:    cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
+		MaxStartups: cfg.SSH.MaxStartups, MaxStartupsPerSource: cfg.SSH.MaxStartupsPerSource,
+		PublicHost: cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
 		DefaultLang: cfg.Activation.Language, Log: log, Metrics: a.metrics,
 		Dashboard: func(ctx context.Context, who sshapp.Staff) tea.Model {
 			return dashboard.New(ctx, a.svc, staffIdentity(who))
@@ -168,14 +171,6 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		return nil, err
 	}
 	return a, nil
-}
-
-// connPerMinute maps the config's 0 (no limit) to sshapp's negative.
-func connPerMinute(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 func staffIdentity(who sshapp.Staff) staff.Identity {
@@ -270,7 +265,7 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 func (a *app) readiness() []metrics.Check {
 	return []metrics.Check{
 		{Name: "storage", Run: func(context.Context) error { return a.db.Ping() }},
-		{Name: "ldap", Run: a.dir.Check},
+		{Name: "ldap", Run: a.dir.Ping},
 	}
 }
 

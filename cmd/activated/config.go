@@ -49,8 +49,14 @@ type SSHConfig struct {
 	IdleTimeout         Duration `toml:"idle_timeout"`
 	MaxTimeout          Duration `toml:"max_timeout"`
 	MaxSessions         int      `toml:"max_sessions"`
-	// ConnectionsPerMinute is how many connections one client address may
-	// open per minute (an IPv6 /64 counts as one address); 0 = no limit.
+	// MaxStartups caps the connections not yet authenticated, server-wide,
+	// and MaxStartupsPerSource per client address (an IPv6 /64): past
+	// either, a new connection is closed at once.
+	MaxStartups          int `toml:"max_startups"`
+	MaxStartupsPerSource int `toml:"max_startups_per_source"`
+	// ConnectionsPerMinute is no longer used (it locked out lecture halls
+	// behind one NAT address): accepted so that old files still load, and
+	// warned about when set.
 	ConnectionsPerMinute int      `toml:"connections_per_minute"`
 	HandshakeTimeout     Duration `toml:"handshake_timeout"`
 }
@@ -170,7 +176,8 @@ func DefaultConfig() *Config {
 			IdleTimeout:          Duration{10 * time.Minute},
 			MaxTimeout:           Duration{2 * time.Hour},
 			MaxSessions:          100,
-			ConnectionsPerMinute: 30,
+			MaxStartups:          100,
+			MaxStartupsPerSource: 20,
 			HandshakeTimeout:     Duration{30 * time.Second},
 		},
 		Storage: StorageConfig{Path: "/var/lib/activated/activated.db", AuditRetention: Duration{400 * 24 * time.Hour}},
@@ -404,8 +411,11 @@ func (c *Config) Validate() error {
 	if c.SSH.IdleTimeout.Duration > c.SSH.MaxTimeout.Duration {
 		p.add("ssh.idle_timeout", "%s is longer than ssh.max_timeout (%s)", c.SSH.IdleTimeout, c.SSH.MaxTimeout)
 	}
-	if c.SSH.ConnectionsPerMinute < 0 {
-		p.add("ssh.connections_per_minute", "must be 0 (no limit) or more, got %d", c.SSH.ConnectionsPerMinute)
+	if c.SSH.MaxStartups < 1 {
+		p.add("ssh.max_startups", "must be at least 1, got %d", c.SSH.MaxStartups)
+	}
+	if c.SSH.MaxStartupsPerSource < 1 || c.SSH.MaxStartupsPerSource > c.SSH.MaxStartups {
+		p.add("ssh.max_startups_per_source", "must be from 1 to ssh.max_startups (%d), got %d", c.SSH.MaxStartups, c.SSH.MaxStartupsPerSource)
 	}
 	if c.SSH.MaxSessions < 1 {
 		p.add("ssh.max_sessions", "must be at least 1, got %d", c.SSH.MaxSessions)

@@ -60,7 +60,9 @@ func TestDefaults(t *testing.T) {
 		{"ssh.idle_timeout", c.SSH.IdleTimeout.Duration, 10 * time.Minute},
 		{"ssh.max_timeout", c.SSH.MaxTimeout.Duration, 2 * time.Hour},
 		{"ssh.max_sessions", c.SSH.MaxSessions, 100},
-		{"ssh.connections_per_minute", c.SSH.ConnectionsPerMinute, 30},
+		{"ssh.max_startups", c.SSH.MaxStartups, 100},
+		{"ssh.max_startups_per_source", c.SSH.MaxStartupsPerSource, 20},
+		{"ssh.connections_per_minute", c.SSH.ConnectionsPerMinute, 0},
 		{"ssh.handshake_timeout", c.SSH.HandshakeTimeout.Duration, 30 * time.Second},
 		{"storage.path", c.Storage.Path, "/var/lib/activated/activated.db"},
 		{"ldap.start_tls", c.LDAP.StartTLS, false},
@@ -477,7 +479,11 @@ func TestValidationMessages(t *testing.T) {
 			"ssh.idle_timeout: 3h0m0s is longer than ssh.max_timeout (2h0m0s)"},
 		{"handshake", func(c *Config) { c.SSH.HandshakeTimeout.Duration = 0 }, `ssh.handshake_timeout: must be a positive duration such as "30s" or "10m", got "0s"`},
 		{"max sessions", func(c *Config) { c.SSH.MaxSessions = 0 }, "ssh.max_sessions: must be at least 1, got 0"},
-		{"connections per minute", func(c *Config) { c.SSH.ConnectionsPerMinute = -1 }, "ssh.connections_per_minute: must be 0 (no limit) or more, got -1"},
+		{"max startups", func(c *Config) { c.SSH.MaxStartups = 0 }, "ssh.max_startups: must be at least 1, got 0"},
+		{"max startups per source", func(c *Config) { c.SSH.MaxStartupsPerSource = 0 }, "ssh.max_startups_per_source: must be from 1 to ssh.max_startups (100), got 0"},
+		{"per source over server-wide", func(c *Config) { c.SSH.MaxStartups, c.SSH.MaxStartupsPerSource = 10, 11 },
+			"ssh.max_startups_per_source: must be from 1 to ssh.max_startups (10), got 11"},
+		{"connections per minute still accepted", func(c *Config) { c.SSH.ConnectionsPerMinute = 30 }, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

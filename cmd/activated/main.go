@@ -180,7 +180,8 @@ func check(ctx context.Context, path string, stdout io.Writer) int {
 	report("host key", err)
 	detail, err := checkStorage(cfg.Storage.Path)
 	note("storage", detail, err)
-	report("ldap", checkLDAP(ctx, cfg))
+	detail, err = checkLDAP(ctx, cfg)
+	note("ldap", detail, err)
 	mcfg, err := cfg.mailerConfig(io.Discard)
 	if err == nil {
 		err = mailer.Check(ctx, mcfg)
@@ -204,14 +205,16 @@ func checkStorage(path string) (string, error) {
 	return "", db.Close()
 }
 
-func checkLDAP(ctx context.Context, cfg *Config) error {
+// checkLDAP exercises what serve does with the directory (see
+// directory.Check) and says what it could check.
+func checkLDAP(ctx context.Context, cfg *Config) (string, error) {
 	dcfg, err := cfg.directoryConfig()
 	if err != nil {
-		return err
+		return "", err
 	}
 	d, err := directory.New(dcfg)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer d.Close()
 	return d.Check(ctx)

@@ -95,7 +95,10 @@ var en = map[string]string{
 	"ssh.stopping":     "The service is restarting; nothing is lost. Reconnect in a minute with the code from your mail: %s",
 	"ssh.noexec":       "This server runs no commands. To activate your account: %s",
 	"ssh.busy":         "Too many sessions at the moment: try again in a minute.",
-	"ssh.ratelimit":    "Too many connections from your address: try again in a minute.",
+	"ssh.full":         "The server is busy with too many connections being opened: try again in a minute.",
+	"ssh.penalized":    "Too many abandoned or failed connections came from your network lately: try again in a few minutes. If this persists, contact the helpdesk.",
+	"ssh.keyremoved":   "Your key was removed from the staff keys, or the file is no longer safe: session ended.",
+	"ssh.staffkey":     "Staff access needs a key listed in the server's staff keys file (and that file must be writable by its owner only). Yours is not accepted.",
 	"ssh.denied":       "Permission denied.",
 	"ssh.idle":         "Session closed after a long time without activity; nothing is lost. Reconnect with the code from your mail: %s",
 
@@ -118,4 +121,13 @@ var en = map[string]string{
 	"err.activated":          "This account is already active.",
 	"err.redirect.confirmed": "Your redirect address is confirmed. To go on, reconnect with the code sent to your recovery address (or get a new one: %s).",
 	"err.internal":           "Something unexpected happened; nothing is lost. Try again in a few minutes.",
+	// The directory's password policy (draft-behera), then its own words.
+	"err.password.short.min": "The directory requires a password of at least %d characters: choose a longer one.",
+	"err.password.short":     "The directory finds this password too short: choose a longer one.",
+	"err.password.quality":   "The directory finds this password too weak, or too close to your name or login: choose a different one.",
+	"err.password.history":   "This password was already used on this account: choose one you have never used here.",
+	"err.password.young":     "This account's password was changed too recently for the directory to accept another change yet. Try again later; nothing is lost.",
+	"err.password.said":      "The directory says: \"%s\".",
+	"err.misconfigured":      "This cannot be finished now: the directory refused for a reason on the IT side, which waiting will not cure, and the IT staff have been told. Nothing is lost: your progress is kept.",
+	"err.helpdesk":           "Help: %s",
 }

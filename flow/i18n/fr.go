@@ -95,7 +95,10 @@ var fr = map[string]string{
 	"ssh.stopping":     "Le service redémarre ; rien n'est perdu. Reconnectez-vous dans une minute avec le code reçu par mail : %s",
 	"ssh.noexec":       "Ce serveur n'exécute aucune commande. Pour activer votre compte : %s",
 	"ssh.busy":         "Trop de sessions en ce moment : réessayez dans une minute.",
-	"ssh.ratelimit":    "Trop de connexions depuis votre adresse : réessayez dans une minute.",
+	"ssh.full":         "Le serveur reçoit trop de connexions en ce moment : réessayez dans une minute.",
+	"ssh.penalized":    "Trop de connexions abandonnées ou en échec sont venues de votre réseau récemment : réessayez dans quelques minutes. Si cela persiste, contactez l'assistance.",
+	"ssh.keyremoved":   "Votre clé a été retirée des clés du personnel, ou le fichier n'est plus sûr : session terminée.",
+	"ssh.staffkey":     "L'accès du personnel demande une clé inscrite dans le fichier des clés du personnel du serveur (modifiable par son seul propriétaire). La vôtre n'est pas acceptée.",
 	"ssh.denied":       "Accès refusé.",
 	"ssh.idle":         "Session fermée après une longue inactivité ; rien n'est perdu. Reconnectez-vous avec le code reçu par mail : %s",
 
@@ -118,4 +121,13 @@ var fr = map[string]string{
 	"err.activated":          "Ce compte est déjà activé.",
 	"err.redirect.confirmed": "Votre adresse de redirection est confirmée. Pour continuer, reconnectez-vous avec le code reçu à votre adresse de secours (ou demandez-en un nouveau : %s).",
 	"err.internal":           "Une erreur inattendue s'est produite ; rien n'est perdu. Réessayez dans quelques minutes.",
+	// La politique de mots de passe de l'annuaire (draft-behera), puis ses propres mots.
+	"err.password.short.min": "L'annuaire exige un mot de passe d'au moins %d caractères : choisissez-en un plus long.",
+	"err.password.short":     "L'annuaire trouve ce mot de passe trop court : choisissez-en un plus long.",
+	"err.password.quality":   "L'annuaire trouve ce mot de passe trop faible, ou trop proche de votre nom ou de votre identifiant : choisissez-en un autre.",
+	"err.password.history":   "Ce mot de passe a déjà servi pour ce compte : choisissez-en un que vous n'avez jamais utilisé ici.",
+	"err.password.young":     "Le mot de passe de ce compte a été changé trop récemment pour que l'annuaire accepte déjà un nouveau changement. Réessayez plus tard ; rien n'est perdu.",
+	"err.password.said":      "L'annuaire indique : « %s ».",
+	"err.misconfigured":      "L'opération ne peut pas aboutir pour l'instant : l'annuaire a refusé pour une raison qui relève du service informatique, et attendre n'y changera rien. Le service informatique a été prévenu. Rien n'est perdu : votre progression est conservée.",
+	"err.helpdesk":           "Assistance : %s",
 }

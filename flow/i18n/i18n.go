@@ -78,7 +78,15 @@ func Error(lang string, err error, restart string) string {
 	case errors.As(err, &rl):
 		return T(lang, "err.ratelimit", rl.Wait.Round(time.Second).String())
 	case errors.As(err, &pr):
-		return T(lang, "err.password.refused", pr.Reason)
+		return passwordRefused(lang, pr)
+	case errors.Is(err, flow.ErrMisconfigured):
+		// Before ErrUnavailable, which may wrap it too: waiting will not help.
+		s := T(lang, "err.misconfigured")
+		var hd *flow.HelpdeskError
+		if errors.As(err, &hd) && hd.Contact != "" {
+			s += " " + T(lang, "err.helpdesk", hd.Contact)
+		}
+		return s
 	}
 	for _, e := range []struct {
 		err error
@@ -109,6 +117,30 @@ func Error(lang string, err error, restart string) string {
 		}
 	}
 	return T(lang, "err.internal")
+}
+
+// passwordRefused says what to change, from the directory's password
+// policy, with the directory's own words beside when they say more.
+func passwordRefused(lang string, pr *flow.PasswordRefusedError) string {
+	var s string
+	switch {
+	case pr.MinLength > 0:
+		s = T(lang, "err.password.short.min", pr.MinLength)
+	case pr.Problem == flow.PasswordTooShort:
+		s = T(lang, "err.password.short")
+	case pr.Problem == flow.PasswordQuality:
+		s = T(lang, "err.password.quality")
+	case pr.Problem == flow.PasswordInHistory:
+		s = T(lang, "err.password.history")
+	case pr.Problem == flow.PasswordTooYoung:
+		s = T(lang, "err.password.young")
+	default:
+		return T(lang, "err.password.refused", pr.Reason)
+	}
+	if pr.Reason != "" {
+		s += " " + T(lang, "err.password.said", pr.Reason)
+	}
+	return s
 }
 
 // RuleText is the checklist line of a password rule.

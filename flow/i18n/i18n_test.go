@@ -33,7 +33,7 @@ func TestErrorSentences(t *testing.T) {
 	errs := []error{
 		flow.ErrCodeWrong, flow.ErrCodeExpired, flow.ErrCodeUsed, flow.ErrCodeSuperseded, flow.ErrCodeRevoked,
 		flow.ErrCodeFinished, flow.ErrBusy, flow.ErrClosed, flow.ErrOrder, flow.ErrNotAccepted, flow.ErrInvalidAddress,
-		flow.ErrInvalidLogin, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrAlreadyActivated,
+		flow.ErrInvalidLogin, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrMisconfigured, flow.ErrAlreadyActivated,
 		&flow.RateLimitError{Wait: 90 * time.Second}, &flow.PasswordRefusedError{Reason: "too short"},
 		fmt.Errorf("wrapped: %w", flow.ErrCodeExpired), errors.New("boom"),
 	}
@@ -88,6 +88,59 @@ func TestPickAndCommand(t *testing.T) {
 	for _, r := range []flow.Rule{flow.RuleMinLength, flow.RuleMaxLength, flow.RuleNoLogin, flow.RuleStrength} {
 		if s := RuleText("fr", r, flow.DefaultPasswordPolicy); strings.Contains(s, "%!") || s == "" {
 			t.Errorf("rule %s: %q", r, s)
+		}
+	}
+}
+
+func TestPasswordRefusedSays(t *testing.T) {
+	for _, tc := range []struct {
+		err  *flow.PasswordRefusedError
+		want []string // in English
+		not  string
+	}{
+		{&flow.PasswordRefusedError{Problem: flow.PasswordQuality, MinLength: 20, Reason: "password must be at least 20 characters long"},
+			[]string{"at least 20 characters", `says: "password must be at least 20 characters long"`}, ""},
+		{&flow.PasswordRefusedError{Problem: flow.PasswordTooShort}, []string{"too short"}, "says"},
+		{&flow.PasswordRefusedError{Problem: flow.PasswordInHistory}, []string{"already used"}, "says"},
+		{&flow.PasswordRefusedError{Problem: flow.PasswordQuality, Reason: "password based off of user entry"},
+			[]string{"too close to your name", "password based off of user entry"}, ""},
+		{&flow.PasswordRefusedError{Problem: flow.PasswordTooYoung}, []string{"too recently"}, ""},
+		{&flow.PasswordRefusedError{Reason: "no reason known"}, []string{"refused this password: no reason known"}, ""},
+	} {
+		s := Error("en", fmt.Errorf("set password: %w", tc.err), "")
+		for _, w := range tc.want {
+			if !strings.Contains(s, w) {
+				t.Errorf("%+v: %q does not say %q", tc.err, s, w)
+			}
+		}
+		if tc.not != "" && strings.Contains(s, tc.not) {
+			t.Errorf("%+v: %q says %q", tc.err, s, tc.not)
+		}
+		if fr := Error("fr", tc.err, ""); fr == s || strings.Contains(fr, "%!") {
+			t.Errorf("French: %q", fr)
+		}
+	}
+	if s := Error("fr", &flow.PasswordRefusedError{MinLength: 20}, ""); !strings.Contains(s, "au moins 20 caractères") {
+		t.Errorf("French min length: %q", s)
+	}
+}
+
+func TestMisconfiguredIsNotAnOutage(t *testing.T) {
+	// The session wraps what the directory says in ErrUnavailable: the
+	// configuration error wins, for waiting will not cure it.
+	err := fmt.Errorf("%w: set password: %w", flow.ErrUnavailable,
+		fmt.Errorf("%w: the directory demands an encrypted connection", flow.ErrMisconfigured))
+	for _, lang := range Langs {
+		s := Error(lang, err, "")
+		if s != T(lang, "err.misconfigured") || s == T(lang, "err.unavailable") {
+			t.Errorf("%s: %q", lang, s)
+		}
+		if strings.Contains(s, "encrypted") {
+			t.Errorf("%s: the user reads the log's details: %q", lang, s)
+		}
+		hd := &flow.HelpdeskError{Contact: "helpdesk@example.org", Err: err}
+		if s := Error(lang, hd, ""); !strings.Contains(s, "helpdesk@example.org") || !strings.HasPrefix(s, T(lang, "err.misconfigured")) {
+			t.Errorf("%s with a helpdesk: %q", lang, s)
 		}
 	}
 }

@@ -1,0 +1,249 @@
+package tui
+
+import (
+	"bytes"
+	"io"
+	"sync"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	uv "github.com/charmbracelet/ultraviolet"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// Screen draws a model on its terminal itself, at once after each update
+// that changes what the model shows, and never otherwise.
+//
+// bubbletea v2.1.1's own renderer writes the view only at its next frame
+// tick (60 per second by default: the first screen waits up to 16 ms), and
+// it ticks for every session, idle or not, rebuilding the frame each time
+// before it finds nothing changed: at 1,000 idle sessions, a quarter of a
+// core. A higher frame rate shows the first screen sooner but costs more
+// when idle. bubbletea has no option to draw on change, so Screen runs the
+// program without its renderer (tea.WithoutRenderer) at the lowest tick
+// rate it allows (tea.WithFPS(1); the tick then has nothing to draw), and
+// draws through the same public ultraviolet cell renderer bubbletea uses,
+// from the program's own goroutine, right after Update.
+//
+// It handles what the wizard's views use: the alternate screen, the window
+// title, a real cursor (position, shape) and bracketed paste. Close
+// restores the terminal when the program is over.
+type Screen struct {
+	model tea.Model
+
+	mu      sync.Mutex // Close may come from another goroutine than draw
+	out     io.Writer
+	buf     bytes.Buffer // one update's bytes, written to out at once
+	scr     *uv.TerminalRenderer
+	cells   uv.ScreenBuffer
+	w, h    int
+	last    *tea.View // nil: nothing drawn yet
+	redraw  bool      // size or colours changed: draw even an equal view
+	closed  bool
+	profile colorprofile.Profile
+}
+
+// NewScreen draws m on out, a terminal of width×height cells whose
+// environment is env (TERM, COLORTERM: the colour profile until the
+// program reports one).
+func NewScreen(m tea.Model, out io.Writer, env []string, width, height int) *Screen {
+	s := &Screen{model: m, out: out, w: max(width, 1), h: max(height, 1), profile: colorprofile.Env(env)}
+	s.scr = uv.NewTerminalRenderer(&s.buf, env)
+	s.scr.SetColorProfile(s.profile)
+	s.scr.SetRelativeCursor(true)
+	s.scr.SetFullscreen(false)
+	s.scr.SetTabStops(-1)
+	s.scr.SetMapNewline(true) // an SSH session's terminal maps \n to \r\n, as bubbletea assumes without a tty
+	s.scr.SetScrollOptim(true)
+	s.scr.Resize(s.w, s.h)
+	s.cells = uv.NewScreenBuffer(s.w, s.h)
+	return s
+}
+
+// Options are the program options Screen needs: bubbletea's renderer off,
+// its frame tick at the slowest rate.
+func (s *Screen) Options() []tea.ProgramOption {
+	return []tea.ProgramOption{tea.WithoutRenderer(), tea.WithFPS(1)}
+}
+
+// Init tells the model the window size it will learn anyway, so that the
+// first screen drawn (now, before any message) has the right size.
+func (s *Screen) Init() tea.Cmd {
+	cmd := s.model.Init()
+	m, cmd2 := s.model.Update(tea.WindowSizeMsg{Width: s.w, Height: s.h})
+	s.model = m
+	s.draw()
+	return tea.Batch(cmd, cmd2)
+}
+
+// Update passes msg to the model, then draws what changed.
+func (s *Screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		s.resize(msg.Width, msg.Height)
+	case tea.ColorProfileMsg:
+		s.setProfile(msg.Profile)
+	}
+	m, cmd := s.model.Update(msg)
+	s.model = m
+	s.draw()
+	return s, cmd
+}
+
+// View is empty: bubbletea's renderer is off, Screen draws.
+func (s *Screen) View() tea.View { return tea.View{} }
+
+// Model is the model drawn.
+func (s *Screen) Model() tea.Model { return s.model }
+
+func (s *Screen) resize(w, h int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w, s.h = max(w, 1), max(h, 1)
+	s.scr.Erase()
+	s.scr.Resize(s.w, s.h)
+	s.redraw = true
+}
+
+func (s *Screen) setProfile(p colorprofile.Profile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p != s.profile {
+		s.profile = p
+		s.scr.SetColorProfile(p)
+		s.scr.Erase()
+		s.redraw = true
+	}
+}
+
+// sameView tells whether b looks like a on the terminal, as far as Screen
+// draws it.
+func sameView(a, b *tea.View) bool {
+	if a.Content != b.Content || a.AltScreen != b.AltScreen || a.WindowTitle != b.WindowTitle ||
+		(a.Cursor == nil) != (b.Cursor == nil) {
+		return false
+	}
+	return a.Cursor == nil || (a.Cursor.Position == b.Cursor.Position && a.Cursor.Shape == b.Cursor.Shape && a.Cursor.Blink == b.Cursor.Blink)
+}
+
+func cursorStyle(c *tea.Cursor) int {
+	if c == nil {
+		return 0
+	}
+	// The DECSCUSR values: 1 blinking block, 2 steady block, 3 blinking
+	// underline… (tea.CursorShape counts block, underline, bar from 0).
+	st := int(c.Shape)*2 + 1
+	if !c.Blink {
+		st++
+	}
+	return st
+}
+
+func (s *Screen) draw() {
+	v := s.model.View()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || (s.last != nil && !s.redraw && sameView(s.last, &v)) {
+		return
+	}
+	s.redraw = false
+	first := s.last == nil
+	var pre bytes.Buffer // modes, before the cells
+	if first || s.last.AltScreen != v.AltScreen {
+		if v.AltScreen {
+			s.scr.SaveCursor()
+			pre.WriteString(ansi.SetModeAltScreenSaveCursor)
+			s.scr.SetFullscreen(true)
+			s.scr.SetRelativeCursor(false)
+		} else if !first {
+			s.scr.SetRelativeCursor(true)
+			s.scr.SetFullscreen(false)
+			pre.WriteString(ansi.ResetModeAltScreenSaveCursor)
+			s.scr.RestoreCursor()
+		}
+		s.scr.Erase()
+	}
+	if first {
+		pre.WriteString(ansi.SetModeBracketedPaste)
+	}
+	if (first && v.WindowTitle != "") || (!first && v.WindowTitle != s.last.WindowTitle) {
+		pre.WriteString(ansi.SetWindowTitle(v.WindowTitle))
+	}
+	var was *tea.Cursor
+	if !first {
+		was = s.last.Cursor
+	}
+	if st := cursorStyle(v.Cursor); st != cursorStyle(was) && st != 0 {
+		pre.WriteString(ansi.SetCursorStyle(st))
+	}
+
+	area := uv.Rect(0, 0, s.w, s.h)
+	content := uv.NewStyledString(v.Content)
+	if !v.AltScreen {
+		area.Max.Y = content.Height()
+	}
+	if v.Content == "" {
+		area.Max.Y = 0
+	}
+	if area != s.cells.Bounds() {
+		s.scr.Erase()
+		s.cells.Touched = nil
+		s.cells.Resize(area.Dx(), area.Dy())
+	}
+	s.cells.Clear()
+	content.Draw(s.cells, s.cells.Bounds())
+	if fh := area.Dy(); fh > s.h { // taller than the window: keep the bottom
+		s.cells.Lines = s.cells.Lines[fh-s.h:]
+	}
+	s.scr.Render(s.cells.RenderBuffer)
+	if v.Cursor != nil {
+		s.scr.MoveTo(v.Cursor.X, v.Cursor.Y)
+	} else if x, y := s.scr.Position(); !v.AltScreen && x >= s.w-1 {
+		s.scr.MoveTo(0, y)
+	}
+	_ = s.scr.Flush()
+
+	// Hide the cursor while the cells change, show it after if wanted.
+	var out bytes.Buffer
+	out.Write(pre.Bytes())
+	if s.buf.Len() > 0 || first || was != nil {
+		out.WriteString(ansi.ResetModeTextCursorEnable)
+	}
+	out.Write(s.buf.Bytes())
+	s.buf.Reset()
+	if v.Cursor != nil {
+		out.WriteString(ansi.SetModeTextCursorEnable)
+	}
+	s.last = &v
+	_, _ = s.out.Write(out.Bytes()) // a failed write means the client left
+}
+
+// Close gives the terminal back as it was, once the program is over:
+// main screen, cursor shown, bracketed paste and the window title reset.
+// Nothing is drawn after it.
+func (s *Screen) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.last == nil {
+		s.closed = true
+		return
+	}
+	s.closed = true
+	lv := s.last
+	s.scr.MoveTo(0, s.cells.Height()-1)
+	_ = s.scr.Flush()
+	if lv.AltScreen {
+		s.buf.WriteString(ansi.ResetModeAltScreenSaveCursor)
+	} else {
+		s.buf.WriteString(ansi.EraseScreenBelow)
+	}
+	s.buf.WriteString(ansi.SetModeTextCursorEnable + ansi.ResetModeBracketedPaste)
+	if lv.WindowTitle != "" {
+		s.buf.WriteString(ansi.SetWindowTitle(""))
+	}
+	if cursorStyle(lv.Cursor) > 1 {
+		s.buf.WriteString(ansi.SetCursorStyle(0))
+	}
+	_, _ = s.out.Write(s.buf.Bytes())
+	s.buf.Reset()
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package sshapp_test
+
+const raceEnabled = true
