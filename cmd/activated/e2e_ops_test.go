@@ -76,22 +76,8 @@ func TestE2EMetricsAfterActivation(t *testing.T) {
 		t.Fatalf("/readyz with everything up: %d %s", code, body)
 	}
 	tm := h.openTerm("activate", 80, 24, "en_US.UTF-8")
-	tm.waitFor("Step 1 of 7", "Login")
 	h.waitMetric(`activated_sessions_active{kind="tui"}`, 1)
-	tm.send("jdupont", keyEnter)
-	tm.waitFor("Step 2 of 7")
-	tm.send(h.code("jeanne@perso.example.net", 0), keyEnter)
-	tm.waitFor("Step 3 of 7", "I have read and accept")
-	tm.send(" ", keyEnter)
-	tm.waitFor("Step 4 of 7")
-	tm.send(" ", keyDown, keyDown, " ", keyEnter)
-	tm.waitFor("Step 5 of 7", "As a staff member")
-	tm.send(" ", keyTab, keyCtrlU, "jeanne.dupont@ailleurs.example.com", keyEnter)
-	tm.waitFor("Step 6 of 7", "jeanne.dupont@ailleurs.example.com")
-	tm.send(h.code("jeanne.dupont@ailleurs.example.com", 0), keyEnter)
-	tm.waitFor("Step 7 of 7")
-	tm.send(e2ePassword, keyEnter, e2ePassword, keyEnter)
-	tm.waitFor("Your account is active.")
+	h.walkJeanneTUI(tm)
 	h.waitMail("jeanne@perso.example.net", 1) // the activation notice
 	tm.close()
 
@@ -327,5 +313,27 @@ func TestSystemdListener(t *testing.T) {
 	env["LISTEN_FDS"] = "2"
 	if _, err := systemdListener(func(k string) string { return env[k] }, os.Getpid(), f.Fd()); err == nil {
 		t.Error("two sockets accepted")
+	}
+}
+
+// serve's last words are in the log's format too: with format = "json", a
+// serve that cannot start (the database is held by another) writes only
+// JSON lines.
+func TestServeFailureLoggedAsJSON(t *testing.T) {
+	h := newHarness(t)
+	path := h.writeConfig(nil)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	must(t, err)
+	_, err = f.WriteString("[log]\nformat = \"json\"\n")
+	must(t, err)
+	must(t, f.Close())
+	code, _, stderr := runCmd("serve", "-config", path)
+	if code != 1 || !strings.Contains(stderr, "in use by another process") {
+		t.Fatalf("serve on a held database: %d %q", code, stderr)
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(stderr), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("not JSON: %q", line)
+		}
 	}
 }

@@ -97,7 +97,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demo(ctx, *listen, stdout, stderr)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "activated %s: %v\n", cmd, err)
+		if !errors.Is(err, errLogged) {
+			fmt.Fprintf(stderr, "activated %s: %v\n", cmd, err)
+		}
 		return 1
 	}
 	return 0
@@ -126,11 +128,20 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 	}
 	log := newLogger(stderr, cfg.Log)
 	a, err := newApp(cfg, log, os.Stdout)
-	if err != nil {
-		return err
+	if err == nil {
+		err = a.run(ctx, nil)
 	}
-	return a.run(ctx, nil)
+	if err != nil {
+		// In the configured format: with log.format = "json" every line
+		// of the service's log is JSON, its last words included.
+		log.Error("activated serve stopped", "err", err)
+		return errLogged
+	}
+	return nil
 }
+
+// errLogged is an error already written to the log.
+var errLogged = errors.New("logged")
 
 func hostkey(path string, stdout io.Writer) error {
 	cfg, err := LoadConfig(path, os.Environ())
