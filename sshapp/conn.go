@@ -182,7 +182,9 @@ func (c *loggedConn) Close() error {
 			"sessions", r.sessions, "duration", time.Since(r.start).Round(time.Millisecond), "outcome", outcome,
 			"penalty", cost)
 		c.door.closed(c, cost)
-		c.metrics.ConnectionOutcome(outcome)
+		if c.metrics != nil { // nil in tests that build a loggedConn by hand
+			c.metrics.ConnectionOutcome(outcome)
+		}
 		c.closed()
 	})
 	return c.Conn.Close()
