@@ -80,7 +80,11 @@ func New(version string) *Metrics {
 	build.Set(1)
 	m.reg.MustRegister(m.connections, m.sessions, m.steps, m.activations, m.sent, m.failed, m.queued, m.ldapErrors, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The series a dashboard plots exist from the start, at 0.
+	// The series a dashboard plots exist from the start, at 0 (the
+	// outcomes of a normal day; the others appear when they happen).
+	for _, o := range []string{"tui", "plain", "staff-exit-0", "explained", "auth-refused", "no-auth"} {
+		m.connections.WithLabelValues(o)
+	}
 	for _, k := range []string{"tui", "plain", "staff"} {
 		m.sessions.WithLabelValues(k)
 	}
