@@ -2,7 +2,7 @@
 # Both install what they need on a Debian machine (as root) first.
 # `make deb` builds the Debian package (dist/activated_<version>_<arch>.deb).
 GO ?= go
-PKGS := slapd ldap-utils openssh-client systemd
+PKGS := slapd ldap-utils openssh-client 389-ds-base systemd
 
 # The version: the latest vX.Y.Z tag (git describe), else 0.0.0~git<date>.<commit>.
 COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
@@ -15,7 +15,8 @@ DEB := dist/activated_$(VERSION)_$(ARCH).deb
 .PHONY: deps demo test build fuzz bench load deb deb-check
 
 # deps installs the Debian packages the demo and the tests run against:
-# a real slapd and OpenSSH's client. /etc/ldap/noslapd keeps the packaged
+# a real slapd, a real 389 Directory Server (the tests start ns-slapd
+# themselves: no systemd needed) and OpenSSH's client. /etc/ldap/noslapd keeps the packaged
 # slapd service from starting: we run our own, on our own port.
 deps:
 	@missing=""; for p in $(PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -25,8 +26,12 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# build also checks that the binary links no test code (the testing
+# package, which the demo's slapd helpers once pulled in).
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o activated ./cmd/activated
+	@if $(GO) tool nm activated | grep -q ' testing\.'; then \
+		echo "activated links the testing package:"; $(GO) tool nm activated | grep ' testing\.' | head; exit 1; fi
 
 demo: deps build
 	./activated demo

@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,22 +27,35 @@ import (
 	"activated/flow"
 )
 
-// Attrs names the attributes the adapter reads and writes.
+// Attrs names the attributes the adapter reads and writes. The toml tags
+// are the keys of the [ldap.attributes] table, which is this struct.
 type Attrs struct {
-	Login              string // uid
-	GivenName          string // givenName
-	Surname            string // sn
-	DisplayName        string // displayName
-	Mail               string // mail: institutional address
-	RecoveryMail       string // supannMailPerso
-	Affiliation        string // eduPersonAffiliation
-	PrimaryAffiliation string // eduPersonPrimaryAffiliation (Create only)
-	State              string // supannRessourceEtat
-	StateDate          string // supannRessourceEtatDate
-	ListeRouge         string // supannListeRouge: TRUE = not in the public directory
-	Consent            string // supannConsentement
-	Forward            string // mailForwardingAddress
+	Login              string `toml:"login"`               // uid
+	GivenName          string `toml:"given_name"`          // givenName
+	Surname            string `toml:"surname"`             // sn
+	DisplayName        string `toml:"display_name"`        // displayName
+	Mail               string `toml:"mail"`                // mail: institutional address
+	RecoveryMail       string `toml:"recovery_mail"`       // supannMailPerso
+	Affiliation        string `toml:"affiliation"`         // eduPersonAffiliation
+	PrimaryAffiliation string `toml:"primary_affiliation"` // eduPersonPrimaryAffiliation (Create only)
+	State              string `toml:"state"`               // supannRessourceEtat
+	StateDate          string `toml:"state_date"`          // supannRessourceEtatDate
+	ListeRouge         string `toml:"liste_rouge"`         // supannListeRouge: TRUE = not in the public directory
+	Consent            string `toml:"consent"`             // supannConsentement
+	Forward            string `toml:"forward"`             // mailForwardingAddress
 }
+
+// names lists a's fields, in declaration order.
+func (a *Attrs) names() []*string {
+	return []*string{&a.Login, &a.GivenName, &a.Surname, &a.DisplayName, &a.Mail, &a.RecoveryMail,
+		&a.Affiliation, &a.PrimaryAffiliation, &a.State, &a.StateDate, &a.ListeRouge, &a.Consent, &a.Forward}
+}
+
+var attrNameRE = regexp.MustCompile(`^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)$`)
+
+// ValidAttrName tells whether name is an LDAP attribute description: a
+// name ("supannMailPerso") or an OID ("1.3.6.1.4.1.7135.1.2.1.2").
+func ValidAttrName(name string) bool { return attrNameRE.MatchString(name) }
 
 // DefaultAttrs returns the SUPANN / eduPerson / inetOrgPerson names.
 func DefaultAttrs() Attrs {
@@ -136,21 +151,17 @@ type dialCall struct {
 // New checks cfg and returns a Directory. It does not connect: the first
 // operation (or Check) does.
 func New(cfg Config) (*Directory, error) {
-	def := DefaultAttrs()
 	fill := func(p *string, v string) {
 		if *p == "" {
 			*p = v
 		}
 	}
-	a := &cfg.Attrs
-	for p, v := range map[*string]string{
-		&a.Login: def.Login, &a.GivenName: def.GivenName, &a.Surname: def.Surname,
-		&a.DisplayName: def.DisplayName, &a.Mail: def.Mail, &a.RecoveryMail: def.RecoveryMail,
-		&a.Affiliation: def.Affiliation, &a.PrimaryAffiliation: def.PrimaryAffiliation,
-		&a.State: def.State, &a.StateDate: def.StateDate, &a.ListeRouge: def.ListeRouge,
-		&a.Consent: def.Consent, &a.Forward: def.Forward,
-	} {
-		fill(p, v)
+	def := DefaultAttrs()
+	defs := def.names()
+	for i, p := range cfg.Attrs.names() {
+		if fill(p, *defs[i]); !ValidAttrName(*p) {
+			return nil, fmt.Errorf("ldap: attributes: not an LDAP attribute name: %q", *p)
+		}
 	}
 	fill(&cfg.Filter, "(objectClass=inetOrgPerson)")
 	fill(&cfg.ConsentLabel, "{CHARTE}")
@@ -180,33 +191,17 @@ func New(cfg Config) (*Directory, error) {
 	}
 
 	d := &Directory{cfg: cfg}
-	u, err := url.Parse(cfg.URL)
+	u, err := parseURL(cfg.URL, cfg.StartTLS)
+	if errors.Is(err, ErrStartTLSOnLDAPS) {
+		return nil, fmt.Errorf("ldap: start_tls: %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ldap: url: %w", err)
 	}
 	host, port := u.Hostname(), u.Port()
-	if host == "" {
-		return nil, fmt.Errorf("ldap: url %q has no host", cfg.URL)
-	}
-	switch u.Scheme {
-	case "ldaps":
-		if cfg.StartTLS {
-			return nil, errors.New("ldap: start_tls is for ldap:// URLs; ldaps:// is already TLS")
-		}
-		d.ldaps = true
-		if port == "" {
-			port = "636"
-		}
-	case "ldap":
-		if !cfg.StartTLS && !isLoopback(host) {
-			return nil, fmt.Errorf("ldap: refusing plain ldap:// to %s: passwords would cross the network in clear; "+
-				"use ldaps://, or set start_tls = true (plain ldap:// is accepted only to a loopback address)", host)
-		}
-		if port == "" {
-			port = "389"
-		}
-	default:
-		return nil, fmt.Errorf("ldap: url %q: scheme must be ldaps:// or ldap://", cfg.URL)
+	d.ldaps = u.Scheme == "ldaps"
+	if port == "" {
+		port = map[bool]string{true: "636", false: "389"}[d.ldaps]
 	}
 	d.addr = net.JoinHostPort(host, port)
 	d.tls = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
@@ -227,9 +222,48 @@ func New(cfg Config) (*Directory, error) {
 	return d, nil
 }
 
-// isLoopback tells whether host is localhost or a loopback IP address.
+// ErrStartTLSOnLDAPS is CheckURL's complaint about start_tls, not the URL.
+var ErrStartTLSOnLDAPS = errors.New("applies to ldap:// only; ldaps:// is already TLS")
+
+// CheckURL checks an LDAP URL as New does: ldaps://host[:port], or
+// ldap://host[:port] with startTLS, or plain ldap:// to a loopback address
+// only (a password must not cross the network in clear); no credentials,
+// base DN or search in it.
+func CheckURL(rawURL string, startTLS bool) error {
+	_, err := parseURL(rawURL, startTLS)
+	return err
+}
+
+func parseURL(rawURL string, startTLS bool) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("not a URL: %w", errors.Unwrap(err))
+	case u.Scheme != "ldap" && u.Scheme != "ldaps":
+		return nil, fmt.Errorf("scheme must be ldaps:// or ldap://, got %q", rawURL)
+	case u.Hostname() == "":
+		return nil, fmt.Errorf("has no host: %q", rawURL)
+	case u.User != nil:
+		return nil, errors.New("must not hold credentials; use ldap.bind_dn and ldap.bind_password_file")
+	case u.Path != "" && u.Path != "/" || u.RawQuery != "":
+		return nil, fmt.Errorf("must not hold a base DN or search (%q); use ldap.people_base", u.Path+u.RawQuery)
+	case u.Scheme == "ldaps" && startTLS:
+		return nil, ErrStartTLSOnLDAPS
+	case u.Scheme == "ldap" && !startTLS && !isLoopback(u.Hostname()):
+		return nil, errors.New("plain ldap:// is only allowed to a loopback address; use ldaps:// or set ldap.start_tls = true")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("port must be from 1 to 65535, got %q", p)
+		}
+	}
+	return u, nil
+}
+
+// isLoopback tells whether host names the local machine without a network:
+// localhost or a loopback IP address.
 func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
@@ -412,7 +446,7 @@ func (d *Directory) timeLimit() int {
 func diagnostic(err error) string {
 	var le *ldap.Error
 	if errors.As(err, &le) && le.Err != nil && le.Err.Error() != "" {
-		return le.Err.Error()
+		return strings.TrimSpace(le.Err.Error())
 	}
 	return err.Error()
 }

@@ -19,6 +19,7 @@ import (
 
 	"activated/flow"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 )
 
 var people = []slapd.Account{
@@ -94,7 +95,7 @@ func canBind(s *slapd.Server, dn, pw string) error {
 }
 
 func TestLookup(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	ctx := t.Context()
 
@@ -121,7 +122,7 @@ func TestLookup(t *testing.T) {
 }
 
 func TestLookupFindsNothing(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	for _, login := range []string{"*)(uid=*", "jdupont)(|(uid=*", "*", "jdupont*", "j*", "", `\2a`, "nobody", "jdupont\x00"} {
 		if acc, err := d.Lookup(t.Context(), login); !errors.Is(err, flow.ErrNoAccount) {
@@ -173,7 +174,7 @@ func addReq(dn string, kv ...string) *ldap.AddRequest {
 var when = time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC).In(time.FixedZone("UTC+1", 3600))
 
 func TestActivate(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	ctx := t.Context()
@@ -226,7 +227,7 @@ func TestActivate(t *testing.T) {
 }
 
 func TestActivateChoices(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	// An entry without supannPerson: Activate adds the class.
@@ -274,7 +275,7 @@ func TestActivateChoices(t *testing.T) {
 }
 
 func TestActivateTwice(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	acc, err := d.Lookup(t.Context(), "mlefevre")
@@ -295,7 +296,7 @@ func TestActivateTwice(t *testing.T) {
 }
 
 func TestSetPasswordRefused(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	acc, err := d.Lookup(t.Context(), "pactif")
@@ -333,7 +334,7 @@ func TestSetPasswordRefused(t *testing.T) {
 }
 
 func TestSetPasswordOutsidePeople(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	for _, dn := range []string{s.ServiceDN, s.PeopleDN, "not a dn", ""} {
 		acc := flow.Account{DN: dn, Login: "x"}
@@ -356,7 +357,7 @@ func TestSetPasswordOutsidePeople(t *testing.T) {
 // A failure between SetPassword and Activate: the directory goes away, the
 // activation fails as unavailable, and a retry once it is back completes.
 func TestActivateAfterOutage(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	ctx := t.Context()
@@ -399,7 +400,7 @@ func TestActivateAfterOutage(t *testing.T) {
 }
 
 func TestLookupAfterRestart(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	if _, err := d.Lookup(t.Context(), "jdupont"); err != nil {
 		t.Fatal(err)
@@ -435,7 +436,7 @@ func TestUnreachable(t *testing.T) {
 }
 
 func TestCanceledContext(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -446,7 +447,7 @@ func TestCanceledContext(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	if _, err := d.Lookup(t.Context(), "jdupont"); err != nil {
 		t.Fatal(err)
@@ -460,7 +461,7 @@ func TestClosed(t *testing.T) {
 }
 
 func TestConcurrentLookups(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	var wg sync.WaitGroup
 	errs := make(chan error, 80)
@@ -486,7 +487,7 @@ func TestConcurrentLookups(t *testing.T) {
 }
 
 func TestCreate(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := newDir(t, s)
 	a := admin(t, s)
 	ctx := t.Context()
@@ -550,7 +551,7 @@ func TestCreate(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	if _, err := newDir(t, s).Check(t.Context()); err != nil {
 		t.Errorf("Check: %v", err)
 	}
@@ -644,6 +645,13 @@ func TestNew(t *testing.T) {
 		{"bad filter", func(c *Config) { c.URL, c.Filter = "ldaps://x", "(objectClass=inetOrgPerson" }, "filter"},
 		{"missing ca", func(c *Config) { c.URL, c.CAFile = "ldaps://x", ca+".missing" }, "ca_file"},
 		{"bad ca", func(c *Config) { c.URL, c.CAFile = "ldaps://x", ca }, "no PEM"},
+		// The same rules as the config's (CheckURL and ValidAttrName are
+		// the config's checks too).
+		{"base dn in url", func(c *Config) { c.URL = "ldaps://ldap.example.org/dc=example,dc=org" }, "must not hold a base DN"},
+		{"credentials in url", func(c *Config) { c.URL = "ldaps://cn=x:secret@ldap.example.org" }, "must not hold credentials"},
+		{"port 0", func(c *Config) { c.URL = "ldaps://ldap.example.org:0" }, "port must be from 1 to 65535"},
+		{"attribute name", func(c *Config) { c.URL, c.Attrs.Forward = "ldaps://x", "mail forward" }, `not an LDAP attribute name: "mail forward"`},
+		{"attribute oid", func(c *Config) { c.URL, c.Attrs.RecoveryMail = "ldaps://x", "1.3.6.1.4.1.7135.1.2.1.2" }, ""},
 	} {
 		cfg := base
 		tc.edit(&cfg)
@@ -758,7 +766,7 @@ func (p *proxy) freeze() { p.mu.Lock(); p.gen++; p.mu.Unlock() }
 // adapter redials once and the lookup succeeds; a password change is not
 // repeated (it may have been applied) and reports the outage.
 func TestRedialAfterSilentFailure(t *testing.T) {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	p := startProxy(t, strings.TrimPrefix(s.URL, "ldap://"))
 	d := newDir(t, s, func(c *Config) { c.URL, c.Timeout = "ldap://"+p.l.Addr().String(), time.Second })
 	ctx := t.Context()

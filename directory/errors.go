@@ -17,10 +17,17 @@ import (
 // request needs (for result 50). Other errors are returned as they are.
 func (d *Directory) misconfigured(err error, need string) error {
 	if hint := d.fix(err, need); hint != "" {
-		return fmt.Errorf("%w: %s: %w", flow.ErrMisconfigured, hint, err)
+		return fmt.Errorf("%w: %s: %w", flow.ErrMisconfigured, hint, trimmed{err})
 	}
 	return err
 }
+
+// trimmed drops the line ends some directories put after their text
+// (389-ds), so a log or check line stays one line.
+type trimmed struct{ error }
+
+func (t trimmed) Error() string { return strings.TrimSpace(t.error.Error()) }
+func (t trimmed) Unwrap() error { return t.error }
 
 // fix says what to change for a permanent error, "" when err is not one.
 func (d *Directory) fix(err error, need string) string {

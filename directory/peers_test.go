@@ -2,8 +2,6 @@ package directory
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"os"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"activated/flow/i18n"
 	"activated/internal/ds389"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 )
 
 // A peer is a real directory the adapter is tested against: OpenLDAP's
@@ -41,9 +40,7 @@ var ds struct {
 	err  error
 }
 
-// passphrase passes both policies. 389's check against the user's entry
-// refuses any three letters found in its names and addresses ("staple"
-// shares "ple" with "example.org"), so it avoids them.
+// passphrase passes both policies.
 const passphrase = "violet canyon quartz 7Qz"
 
 // minLength389 is the 389 server's global passwordMinLength.
@@ -89,7 +86,7 @@ func server389(t *testing.T) *ds389.Server {
 // whose logins start with prefix, renamed to people's logins is not
 // possible: the test passes the login prefix).
 func peers(t *testing.T) []peer {
-	s := slapd.StartT(t, people...)
+	s := slapdtest.Start(t, people...)
 	d := server389(t)
 	return []peer{
 		{
@@ -107,18 +104,10 @@ func peers(t *testing.T) []peer {
 		{
 			name: "389-ds", minLength: minLength389, peopleBase: d.PeopleDN, plainURL: d.URL,
 			cfg: Config{URL: d.LDAPSURL, CAFile: d.CAFile, BindDN: d.ServiceDN, BindPassword: d.ServicePassword,
-				PeopleBase: d.PeopleDN, MailDomain: slapd.MailDomain,
-				// 389 ships mailForwardingAddress in mailRecipient, not in SUPANN's class.
-				AuxClasses: []string{"supannPerson", "mailRecipient"}},
+				PeopleBase: d.PeopleDN, MailDomain: slapd.MailDomain},
 			admin: d.Admin,
 			bind: func(dn, pw string) error {
-				pem, err := os.ReadFile(d.CAFile)
-				if err != nil {
-					return err
-				}
-				pool := x509.NewCertPool()
-				pool.AppendCertsFromPEM(pem)
-				c, err := ldap.DialURL(d.LDAPSURL, ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}))
+				c, err := d.DialTLS()
 				if err != nil {
 					return err
 				}
@@ -333,5 +322,27 @@ func TestMissingGrant(t *testing.T) {
 				t.Errorf("Check without the grant = %v, want the missing grant named", err)
 			}
 		})
+	}
+}
+
+// 389's default certificate names localhost only: StartTLS to localhost
+// works, ldaps:// to 127.0.0.1 is a configuration error naming the cause.
+func TestCertificateName389(t *testing.T) {
+	p := peers(t)[1]
+	d := p.dir(t, func(c *Config) { c.URL = strings.Replace(c.URL, "localhost", "127.0.0.1", 1) })
+	_, err := d.Check(t.Context())
+	if !errors.Is(err, flow.ErrMisconfigured) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("ldaps://127.0.0.1 with a certificate for localhost: %v", err)
+	}
+	if _, err := d.Lookup(t.Context(), p.login("chk", "dupont")); !errors.Is(err, flow.ErrMisconfigured) {
+		t.Errorf("Lookup: %v, want ErrMisconfigured", err)
+	}
+	starttls := p.dir(t, func(c *Config) {
+		c.URL, c.StartTLS = strings.Replace(p.plainURL, "127.0.0.1", "localhost", 1), true
+	})
+	if detail, err := starttls.Check(t.Context()); err != nil {
+		t.Errorf("StartTLS to localhost: %v", err)
+	} else if !strings.Contains(detail, "grants checked") {
+		t.Errorf("StartTLS to localhost: %s", detail)
 	}
 }

@@ -24,9 +24,19 @@ type steppedStore struct {
 	m Metrics
 }
 
-func (s steppedStore) Update(fn func(Tx) error) error {
+func (s steppedStore) Update(fn func(Tx) error) error { return s.counted(s.Store.Update, fn) }
+
+// Batch keeps the store's shared commits (Batcher) when it has them.
+func (s steppedStore) Batch(fn func(Tx) error) error {
+	if b, ok := s.Store.(Batcher); ok {
+		return s.counted(b.Batch, fn)
+	}
+	return s.Update(fn)
+}
+
+func (s steppedStore) counted(run func(func(Tx) error) error, fn func(Tx) error) error {
 	var entered []Step
-	err := s.Store.Update(func(tx Tx) error {
+	err := run(func(tx Tx) error {
 		entered = entered[:0] // a store may run fn again
 		return fn(steppedTx{tx, &entered})
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -12,6 +13,13 @@ import (
 type Store interface {
 	Update(fn func(Tx) error) error
 	View(fn func(Tx) error) error
+}
+
+// Batcher is a Store that can run concurrent small transactions in one
+// commit (Update semantics, but fn may run more than once, so it acts only
+// through its Tx). A Store without it gets Update.
+type Batcher interface {
+	Batch(fn func(Tx) error) error
 }
 
 // Tx is a store transaction. Values returned are copies: they stay valid
@@ -38,12 +46,19 @@ type Tx interface {
 	// (ErrNotFound otherwise); it never returns the code itself.
 	LiveCode(login string, p Purpose) (Code, error)
 
-	// Enqueue adds m to the outbox (sealed) and returns its ID.
+	// Enqueue adds m to the outbox (sealed) as queued and returns its ID.
 	Enqueue(m Mail) (uint64, error)
+	// PutMail stores m again under its ID, which must exist (a state
+	// change: a queued mail cancelled).
+	PutMail(m Mail) error
+	// QueuedMails returns login's queued mails, oldest first, without
+	// reading its past ones.
+	QueuedMails(login string) ([]Mail, error)
 	// Mails returns the outbox entries of login, oldest first.
 	Mails(login string) ([]Mail, error)
 
-	// Audit appends e (Seq and Time are set by the caller or filled in).
+	// Audit appends e as given (its Time is the caller's); a zero Seq is
+	// the next one.
 	Audit(e Event) error
 	// Events calls fn for every event with Seq > after, oldest first.
 	Events(after uint64, fn func(Event) error) error
@@ -88,7 +103,14 @@ var (
 	ErrOrder          = errors.New("step: not available yet")
 	ErrNotAccepted    = errors.New("charter: not accepted")
 	ErrInvalidAddress = errors.New("mail address: invalid")
-	ErrInvalidLogin   = errors.New("login: invalid")
+	// ErrAddressCharacters is an ErrInvalidAddress whose reason is a
+	// control, format or invisible character (a bidi override…).
+	ErrAddressCharacters = fmt.Errorf("%w: invisible or control characters", ErrInvalidAddress)
+	ErrRedirectLoop      = errors.New("mail address: the institution's own domain")
+	ErrInvalidLogin      = errors.New("login: invalid")
+	// ErrLoginIsCode answers Begin when what was typed as a login is a
+	// code: it is neither looked up nor logged.
+	ErrLoginIsCode    = errors.New("login: this is a code, not a login")
 	ErrPasswordPolicy = errors.New("password: does not meet the policy")
 	ErrUnavailable    = errors.New("directory unavailable")
 	// ErrMisconfigured: the directory refused for a reason that waiting
@@ -99,7 +121,6 @@ var (
 	ErrMisconfigured    = errors.New("directory configuration error")
 	ErrAlreadyActivated = errors.New("account already activated")
 	ErrExists           = errors.New("account already exists")
-	ErrFinishing        = errors.New("the user is finishing the activation right now: try again in a minute")
 	// ErrRedirectConfirmed answers Open with a redirect code: the redirect
 	// is now verified, but such a code opens nothing (it went to an
 	// address the user typed, maybe wrongly): the user goes on with the
@@ -107,8 +128,12 @@ var (
 	ErrRedirectConfirmed = errors.New("redirect confirmed: open the dossier with its own code")
 )
 
-// RateLimitError says how long to wait.
-type RateLimitError struct{ Wait time.Duration }
+// RateLimitError says how long to wait; Mails: it is the limit of mails
+// sent for one login (not of attempts).
+type RateLimitError struct {
+	Wait  time.Duration
+	Mails bool
+}
 
 func (e *RateLimitError) Error() string { return fmt.Sprintf("rate limited: retry in %s", e.Wait) }
 
@@ -141,12 +166,13 @@ func (e *PasswordRefusedError) Error() string {
 	return fmt.Sprintf("password refused by the directory (problem %d, min length %d): %s", e.Problem, e.MinLength, e.Reason)
 }
 
-// HelpdeskError adds the helpdesk contact to an error the user cannot
-// cure by waiting (ErrMisconfigured): the sentence names who to ask.
-type HelpdeskError struct {
-	Contact string // e.g. "helpdesk@example.org, 01 23 45 67 89"; "" = none configured
-	Err     error
+// logDirectory logs a directory failure: a configuration error at level
+// ERROR with what to fix (the IT staff must act; the user is told they
+// have been), an outage at WARN.
+func logDirectory(log *slog.Logger, msg, login string, err error) {
+	if errors.Is(err, ErrMisconfigured) {
+		log.Error(msg+": the directory's or activated's configuration must be fixed", "login", login, "err", err)
+		return
+	}
+	log.Warn(msg, "login", login, "err", err)
 }
-
-func (e *HelpdeskError) Error() string { return e.Err.Error() }
-func (e *HelpdeskError) Unwrap() error { return e.Err }

@@ -5,7 +5,10 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"activated/internal/sanitize"
 )
 
 // EndOfDay returns the last second (23:59:59.999999999) of the local day
@@ -102,25 +105,46 @@ func NormalizeLogin(s string) string { return strings.ToLower(strings.TrimSpace(
 // ValidMail checks a bare address (local@domain, no display name, no
 // control characters, a dot in the domain) and returns it trimmed.
 func ValidMail(s string) (string, bool) {
+	s, err := CheckMail(s)
+	return s, err == nil
+}
+
+// CheckMail is ValidMail with the reason: ErrAddressCharacters when the
+// address holds a control, format (bidi override, zero-width…), invisible
+// or space character, which could make it read as another; else
+// ErrInvalidAddress when it is not a bare address.
+func CheckMail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || len(s) > 254 || !utf8.ValidString(s) {
-		return "", false
+		return "", ErrInvalidAddress
 	}
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f || r == '<' || r == '>' || r == ',' || r == ';' {
-			return "", false
+		if r <= ' ' || sanitize.Drop(r) || unicode.IsSpace(r) || !unicode.IsGraphic(r) {
+			return "", ErrAddressCharacters
+		}
+	}
+	if !validMail(s) {
+		return "", ErrInvalidAddress
+	}
+	return s, nil
+}
+
+func validMail(s string) bool {
+	for _, r := range s {
+		if r == '<' || r == '>' || r == ',' || r == ';' {
+			return false
 		}
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
-		return "", false
+		return false
 	}
 	at := strings.LastIndexByte(s, '@')
 	dom := s[at+1:]
 	if at < 1 || !strings.Contains(dom, ".") || strings.HasPrefix(dom, ".") || strings.HasSuffix(dom, ".") || strings.Contains(dom, "..") {
-		return "", false
+		return false
 	}
-	return s, true
+	return true
 }
 
 func equalFoldMail(a, b string) bool {

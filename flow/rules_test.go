@@ -200,3 +200,17 @@ func BenchmarkPasswordCheck256(b *testing.B) {
 		flow.DefaultPasswordPolicy.Check(pw, "jdupont", "Jeanne", "Dupont")
 	}
 }
+
+// A password made of the user's names and the institution is easy to
+// guess, whatever its length, accents or case.
+func TestPasswordOfNamesIsWeak(t *testing.T) {
+	ctx := []string{"Hélène", "Moreau", "Hélène Moreau", "Université Exemple"}
+	for _, pw := range []string{"Hélène Moreau Université", "helene moreau universite", "MoreauHélèneExemple2025"} {
+		if c := flow.DefaultPasswordPolicy.Check(pw, "hmoreau", ctx...); c.OK() {
+			t.Errorf("%q passes: %+v", pw, c)
+		}
+	}
+	if c := flow.DefaultPasswordPolicy.Check("Hélène rides seven purple giraffes", "hmoreau", ctx...); !c.OK() {
+		t.Errorf("a passphrase with a name in it fails: %+v", c)
+	}
+}

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Config is what the procedure needs to know about the institution.
@@ -20,20 +23,33 @@ type Config struct {
 	Password          PasswordPolicy
 	Institution       string
 	DefaultLang       string // "fr" or "en"
-	MailsPerHour      int    // per login, whatever the login; default 5
+	// Helpdesk ([activation] helpdesk, free text) is shown on every dead
+	// end (see DeadEnd).
+	Helpdesk     string
+	MailsPerHour int // per login, whatever the login; default 5
 	// WrongCodes per client address per WrongCodesWindow (default 50 per
 	// 15 min): generous, since one NAT address (a classroom) carries many
 	// honest typos, while 80-bit codes make any such number of guesses
 	// hopeless.
 	WrongCodes       int
 	WrongCodesWindow time.Duration // default 15 min
-	// BeginsPerAddress bounds the logins one client address may try per
-	// BeginsWindow (default 60 per 10 min, a lecture hall behind one NAT
-	// address): one connection cannot mail every account of the directory.
+	// BeginsPerAddress bounds the logins one client address (its Source)
+	// may try per BeginsWindow (default 60 per 10 min, a lecture hall
+	// behind one NAT address): one connection cannot mail every account of
+	// the directory.
 	BeginsPerAddress int
 	BeginsWindow     time.Duration
 	// Metrics counts steps entered and activations; nil counts nothing.
 	Metrics Metrics
+	// LoginsPerMinute bounds the logins the whole server answers in a
+	// minute, whatever the addresses (default 600: ten a second, far above
+	// the busiest first day of term, well below what floods the directory
+	// and the mail queue).
+	LoginsPerMinute int
+	// FinishTimeout bounds the last step's directory writes once started
+	// (default 2 min; each request is bounded by the directory's own
+	// timeout too). They run to their end even if the user disconnects.
+	FinishTimeout time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -59,6 +75,8 @@ func (c *Config) defaults() error {
 	if c.Metrics == nil {
 		c.Metrics = noMetrics{}
 	}
+	c.LoginsPerMinute = cmp.Or(c.LoginsPerMinute, 600)
+	c.FinishTimeout = cmp.Or(c.FinishTimeout, 2*time.Minute)
 	return nil
 }
 
@@ -90,13 +108,18 @@ type Service struct {
 	// redirectRate is per login too, but apart: strangers typing a login at
 	// step 1 must not use up the owner's redirect mails.
 	redirectRate *limiter
-	beginRate    *limiter // per client address: logins tried
-	wrongRate    *limiter // per client address: wrong codes
+	beginRate    *limiter // per client Source: logins tried
+	loginRate    *limiter // server-wide: logins tried
+	wrongRate    *limiter // per client Source: wrong codes
 
 	mu        sync.Mutex
-	sessions  map[string]*Session // login → the session editing it
-	finishing map[string]bool     // logins whose Finish is talking to the directory
+	unknown   int                      // logins typed that name no account, not yet in the audit
+	unknownAt time.Time                // when they were last written there
+	sessions  map[string]*Session      // login → the session editing it
+	finishing map[string]chan struct{} // logins whose Finish is under way → closed at its end
 	subs      map[chan string]struct{}
+	// checks holds a slot per password check running (passwordChecks).
+	checks chan struct{}
 }
 
 // New returns a Service. cfg's zero fields get their defaults.
@@ -109,12 +132,14 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 	}
 	return &Service{
 		cfg: cfg, store: steppedStore{store, cfg.Metrics}, dir: dir, clock: clock, log: log,
+		checks:       passwordChecks(),
 		mailRate:     newLimiter(cfg.MailsPerHour, time.Hour),
 		redirectRate: newLimiter(cfg.MailsPerHour, time.Hour),
 		beginRate:    newLimiter(cfg.BeginsPerAddress, cfg.BeginsWindow),
+		loginRate:    newLimiter(cfg.LoginsPerMinute, time.Minute),
 		wrongRate:    newLimiter(cfg.WrongCodes, cfg.WrongCodesWindow),
 		sessions:     map[string]*Session{},
-		finishing:    map[string]bool{},
+		finishing:    map[string]chan struct{}{},
 		subs:         map[chan string]struct{}{},
 	}, nil
 }
@@ -163,7 +188,7 @@ func (s *Service) lookup(ctx context.Context, login string) (Account, error) {
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err != nil && !errors.Is(err, ErrNoAccount) {
-		s.log.Warn("directory lookup", "login", login, "err", err)
+		logDirectory(s.log, "directory lookup", login, err)
 	}
 	return a, err
 }
@@ -191,7 +216,7 @@ func (s *Service) issue(tx Tx, d *Dossier, p Purpose, kind MailKind, deadline ti
 	if p == PurposeRedirect {
 		target = d.Redirect
 	}
-	if err := tx.PutCode(code, Code{Login: d.Login, Purpose: p, Deadline: deadline, State: CodeLive, Created: now, Target: target}); err != nil {
+	if err := s.putCode(tx, code, Code{Login: d.Login, Purpose: p, Deadline: deadline, State: CodeLive, Created: now, Target: target}); err != nil {
 		return err
 	}
 	for _, addr := range to {
@@ -212,28 +237,31 @@ func (s *Service) audit(tx Tx, c Client, action, login, detail string) error {
 // the same whether the login exists, is pending or is already active; only
 // an outage or a rate limit (counted per login, whatever the login) differ.
 func (s *Service) Begin(ctx context.Context, login string, c Client) error {
+	if s.isCode(login) {
+		return ErrLoginIsCode
+	}
 	login = NormalizeLogin(login)
 	if !ValidLogin(login) {
 		return ErrInvalidLogin
 	}
 	now := s.clock.Now()
-	if w := s.beginRate.Blocked(c.Remote, now); w > 0 {
+	src := Source(c.Remote)
+	if w := max(s.beginRate.Blocked(src, now), s.loginRate.Blocked("", now)); w > 0 {
 		return &RateLimitError{Wait: w.Round(time.Second) + time.Second}
 	}
 	if err := s.mailRate.Take(login, now); err != nil {
-		return err
+		return mailLimit(err)
 	}
-	s.beginRate.Hit(c.Remote, now)
+	s.beginRate.Hit(src, now)
+	s.loginRate.Hit("", now)
 	a, err := s.lookup(ctx, login)
 	if errors.Is(err, ErrNoAccount) {
-		// What was typed is not recorded: it names no account and may be a
-		// code or a password typed in the wrong field.
-		return s.store.Update(func(tx Tx) error { return s.audit(tx, c, "begin", "", "unknown login: nothing sent") })
+		return s.unknownLogin(c)
 	}
 	if err != nil {
 		return err
 	}
-	err = s.store.Update(func(tx Tx) error {
+	err = s.batch(func(tx Tx) error {
 		d, err := tx.Dossier(login)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -270,6 +298,89 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 	return err
 }
 
+// batch runs fn in a transaction whose commit concurrent callers share,
+// when the store can.
+func (s *Service) batch(fn func(Tx) error) error {
+	if b, ok := s.store.(Batcher); ok {
+		return b.Batch(fn)
+	}
+	return s.store.Update(fn)
+}
+
+// unknownAudit is how often the audit gets one event counting the logins
+// typed that named no account.
+const unknownAudit = time.Minute
+
+// unknownLogin answers a login that names no account. What was typed is
+// not recorded (it may be a password typed in the wrong field); the audit
+// gets one event a minute with their number, not a row each. The answer
+// still waits for a commit, shared with whoever else writes at that moment,
+// so that it takes as long as for an existing login and tells nothing.
+func (s *Service) unknownLogin(c Client) error {
+	now := s.clock.Now()
+	s.mu.Lock()
+	s.unknown++
+	n, since := 0, s.unknownAt
+	if now.Sub(s.unknownAt) >= unknownAudit {
+		n, s.unknown, s.unknownAt = s.unknown, 0, now
+	}
+	s.mu.Unlock()
+	err := s.batch(func(tx Tx) error {
+		if n == 0 {
+			return nil
+		}
+		return s.auditUnknown(tx, c, n, since)
+	})
+	if err != nil && n > 0 {
+		s.mu.Lock()
+		s.unknown += n
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *Service) auditUnknown(tx Tx, c Client, n int, since time.Time) error {
+	detail := fmt.Sprintf("%d unknown logins: nothing sent", n)
+	if !since.IsZero() {
+		detail = fmt.Sprintf("%d unknown logins since %s: nothing sent", n, since.Format(time.RFC3339))
+	}
+	return s.audit(tx, c, "begin", "", detail)
+}
+
+// FlushAudit writes the unknown logins not yet counted in the audit (at
+// shutdown).
+func (s *Service) FlushAudit() error {
+	s.mu.Lock()
+	n, since := s.unknown, s.unknownAt
+	s.unknown, s.unknownAt = 0, s.clock.Now()
+	s.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	return s.store.Update(func(tx Tx) error { return s.auditUnknown(tx, Client{Actor: "system"}, n, since) })
+}
+
+// isCode tells whether what was typed at the login prompt is a code: it
+// has a code's shape and either is written the way codes are printed (four
+// groups of four, which no directory login looks like) or is a code the
+// store knows. Such a string must not reach the directory, where it would
+// land in the access log.
+func (s *Service) isCode(typed string) bool {
+	norm, ok := NormalizeCode(typed)
+	if !ok {
+		return false
+	}
+	groups := strings.FieldsFunc(typed, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	if len(groups) == CodeLen/4 && !slices.ContainsFunc(groups, func(g string) bool { return len(g) != 4 }) {
+		return true
+	}
+	known := s.store.View(func(tx Tx) error {
+		_, err := tx.Code(norm)
+		return err
+	})
+	return known == nil
+}
+
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -297,10 +408,11 @@ func codeError(c Code, now time.Time) error {
 }
 
 // findCode normalizes and looks up a typed code, counting wrong ones
-// against the client address.
+// against the client's Source. What it returns is a first answer: the
+// transaction that uses the code checks it again with usable.
 func (s *Service) findCode(code string, c Client) (string, Code, error) {
 	now := s.clock.Now()
-	if w := s.wrongRate.Blocked(c.Remote, now); w > 0 {
+	if w := s.wrongRate.Blocked(Source(c.Remote), now); w > 0 {
 		return "", Code{}, &RateLimitError{Wait: w.Round(time.Second) + time.Second}
 	}
 	norm, ok := NormalizeCode(code)
@@ -309,27 +421,60 @@ func (s *Service) findCode(code string, c Client) (string, Code, error) {
 	if ok {
 		err = s.store.View(func(tx Tx) error {
 			var err error
-			rec, err = tx.Code(norm)
+			rec, err = usable(tx, norm, now)
 			return err
 		})
-		if errors.Is(err, ErrNotFound) {
-			err = ErrCodeWrong
-		}
-	}
-	if err == nil {
-		err = codeError(rec, now)
 	}
 	if errors.Is(err, ErrCodeWrong) {
-		s.wrongRate.Hit(c.Remote, now)
+		s.wrongCode(c)
 	}
 	return norm, rec, err
+}
+
+// usable reads the code norm in tx and returns it when it is live and in
+// time, or the error its state calls for.
+func usable(tx Tx, norm string, now time.Time) (Code, error) {
+	rec, err := tx.Code(norm)
+	if errors.Is(err, ErrNotFound) {
+		return rec, ErrCodeWrong
+	}
+	if err != nil {
+		return rec, err
+	}
+	return rec, codeError(rec, now)
+}
+
+// recheck is usable for the code found earlier as rec, in the transaction
+// that uses it: a revoke, a newer code or a re-invitation in between wins.
+func recheck(tx Tx, norm string, rec Code, now time.Time) error {
+	cur, err := usable(tx, norm, now)
+	if err != nil {
+		return err
+	}
+	if cur.Login != rec.Login || cur.Purpose != rec.Purpose || !cur.Created.Equal(rec.Created) {
+		return ErrCodeWrong
+	}
+	return nil
 }
 
 // Open starts a session on the dossier a code belongs to: an invitation or
 // recovery code proves the recovery address (step 2), a redirect code
 // proves the redirect (step 6). The returned session must be closed.
+//
+// The session shows c.Lang when set (and saves it for the mails to come),
+// else the language saved in the dossier.
 func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, error) {
-	norm, rec, err := s.findCode(code, c)
+	return s.OpenFor(ctx, "", code, c)
+}
+
+// OpenFor is Open for the login typed at step 1: a code of another login
+// is wrong. login "" accepts the code of any login.
+func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*Session, error) {
+	norm, rec, err := s.findCode(CodeFromPaste(code), c)
+	if err == nil && login != "" && rec.Login != NormalizeLogin(login) {
+		s.wrongRate.Hit(c.Remote, s.clock.Now())
+		err = ErrCodeWrong
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -341,9 +486,18 @@ func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, er
 		return nil, err
 	}
 	err = x.update("open", string(rec.Purpose), func(tx Tx, d *Dossier) error {
+		if err := recheck(tx, norm, rec, s.clock.Now()); err != nil {
+			return err
+		}
 		if d.Opened.IsZero() {
 			d.Opened = s.clock.Now()
 		}
+		if c.Lang != "" {
+			d.Lang = c.Lang
+		}
+		x.mu.Lock()
+		x.client.Lang = s.lang(c, d)
+		x.mu.Unlock()
 		return nil
 	})
 	if err != nil {
@@ -369,7 +523,7 @@ func (s *Service) confirmRedirect(norm string, rec Code, c Client) error {
 		if err := at(&d, StepVerifyRedirect); err != nil {
 			return err
 		}
-		if err := verifyRedirect(tx, &d, norm, rec); err != nil {
+		if err := s.verifyRedirect(tx, &d, norm, rec); err != nil {
 			return err
 		}
 		d.Updated = now
@@ -385,7 +539,10 @@ func (s *Service) confirmRedirect(norm string, rec Code, c Client) error {
 	return ErrRedirectConfirmed
 }
 
-func verifyRedirect(tx Tx, d *Dossier, norm string, rec Code) error {
+func (s *Service) verifyRedirect(tx Tx, d *Dossier, norm string, rec Code) error {
+	if err := recheck(tx, norm, rec, s.clock.Now()); err != nil {
+		return err
+	}
 	if rec.Purpose != PurposeRedirect || rec.Login != d.Login || !equalFoldMail(rec.Target, d.Redirect) {
 		return ErrCodeWrong
 	}
@@ -393,8 +550,11 @@ func verifyRedirect(tx Tx, d *Dossier, norm string, rec Code) error {
 		return ErrOrder
 	}
 	d.RedirectVerified = true
-	return tx.SetCodeState(norm, CodeUsed)
+	return s.setCodeState(tx, d.Login, norm, CodeUsed)
 }
+
+// wrongCode counts one wrong code against the client's Source.
+func (s *Service) wrongCode(c Client) { s.wrongRate.Hit(Source(c.Remote), s.clock.Now()) }
 
 func (s *Service) acquire(login string, c Client) (*Session, error) {
 	s.mu.Lock()

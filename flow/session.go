@@ -2,20 +2,38 @@ package flow
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Session is one front end editing one dossier. Only one session edits a
 // dossier at a time; a second Open gets ErrBusy until this one is closed.
 type Session struct {
-	svc    *Service
-	login  string
-	client Client
-	done   chan struct{}
-	once   sync.Once
+	svc   *Service
+	login string
+	done  chan struct{}
+	once  sync.Once
+
+	mu     sync.Mutex // the front end may switch language while an operation runs
+	client Client     // Lang: the language the user reads, never ""
+
+	// checked is the last password check's verdict.
+	checked checkCache
 }
+
+// who is the client, as of now.
+func (x *Session) who() Client {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.client
+}
+
+// Lang is the language to show: the client's LANG or the user's last
+// switch, else the language saved in the dossier, else the default.
+func (x *Session) Lang() string { return x.who().Lang }
 
 // Login is the login of the dossier.
 func (x *Session) Login() string { return x.login }
@@ -58,7 +76,9 @@ func (x *Session) Dossier() (Dossier, error) {
 
 // SetLang records the language the user reads, for the mails to come.
 func (x *Session) SetLang(lang string) error {
+	x.mu.Lock()
 	x.client.Lang = lang
+	x.mu.Unlock()
 	return x.update("", "", func(_ Tx, d *Dossier) error { d.Lang = lang; return nil })
 }
 
@@ -91,7 +111,7 @@ func (x *Session) update(action, detail string, fn func(Tx, *Dossier) error) err
 		if action == "" {
 			return nil
 		}
-		return s.audit(tx, x.client, action, x.login, detail)
+		return s.audit(tx, x.who(), action, x.login, detail)
 	})
 	if err == nil {
 		s.changed(x.login)
@@ -141,9 +161,9 @@ func (x *Session) ChooseDirectory(public bool) error {
 // differs from every recovery address gets a code mailed to it (step 6).
 func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 	if redirect != "" {
-		var ok bool
-		if redirect, ok = ValidMail(redirect); !ok {
-			return ErrInvalidAddress
+		var err error
+		if redirect, err = CheckMail(redirect); err != nil {
+			return err
 		}
 	}
 	s := x.svc
@@ -151,13 +171,17 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 		if err := at(d, StepMailbox); err != nil {
 			return err
 		}
+		if loops(*d, redirect) {
+			return ErrRedirectLoop
+		}
 		if !equalFoldMail(d.Redirect, redirect) || !d.MailboxChosen {
 			d.RedirectVerified = false
-			if err := tx.EndCodes(d.Login, CodeSuperseded, PurposeRedirect); err != nil {
+			if err := s.endCodes(tx, d.Login, CodeSuperseded, PurposeRedirect); err != nil {
 				return err
 			}
 		}
-		d.MailboxChosen, d.Redirect, d.KeepCopy = true, redirect, keepCopy && redirect != ""
+		// A copy needs a mailbox to be kept in.
+		d.MailboxChosen, d.Redirect, d.KeepCopy = true, redirect, keepCopy && redirect != "" && d.Mail != ""
 		if d.NeedsRedirectVerification() && !d.RedirectVerified {
 			// The same address confirmed again (back from step 6): the code
 			// already mailed stays good, so the user may still type it.
@@ -165,9 +189,9 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 				return nil
 			}
 			if err := s.redirectRate.Take(d.Login, s.clock.Now()); err != nil {
-				return err
+				return mailLimit(err)
 			}
-			return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{redirect}, s.lang(x.client, d))
+			return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{redirect}, s.lang(x.who(), d))
 		}
 		return nil
 	})
@@ -185,9 +209,9 @@ func (x *Session) ResendRedirect() error {
 			return ErrOrder
 		}
 		if err := s.redirectRate.Take(d.Login, s.clock.Now()); err != nil {
-			return err
+			return mailLimit(err)
 		}
-		return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{d.Redirect}, s.lang(x.client, d))
+		return s.issue(tx, d, PurposeRedirect, MailRedirect, d.Deadline, []string{d.Redirect}, s.lang(x.who(), d))
 	})
 }
 
@@ -198,27 +222,43 @@ func (x *Session) VerifyRedirect(code string) error {
 	if d, err := x.Dossier(); err == nil && d.RedirectVerified && d.Next() > StepVerifyRedirect {
 		return nil
 	}
-	norm, rec, err := x.svc.findCode(code, x.client)
+	norm, rec, err := x.svc.findCode(code, x.who())
 	if err != nil {
 		return err
 	}
 	if rec.Login != x.login || rec.Purpose != PurposeRedirect {
-		x.svc.wrongRate.Hit(x.client.Remote, x.svc.clock.Now())
+		x.svc.wrongCode(x.who())
 		return ErrCodeWrong
 	}
 	return x.update("verify-redirect", "", func(tx Tx, d *Dossier) error {
 		if err := at(d, StepVerifyRedirect); err != nil {
 			return err
 		}
-		return verifyRedirect(tx, d, norm, rec)
+		return x.svc.verifyRedirect(tx, d, norm, rec)
 	})
 }
 
 // CheckPassword evaluates a candidate password against the policy, with the
 // login, names and institution as what a guesser tries first.
+// At most a few checks run at once on the whole server (passwordChecks);
+// the session's last verdict is kept, by the password's hash.
 func (x *Session) CheckPassword(pw string) PasswordCheck {
+	key := sha256.Sum256([]byte(pw))
+	if c, ok := x.checked.get(key); ok {
+		return c
+	}
 	d, _ := x.Dossier()
-	return x.svc.cfg.Password.Check(pw, x.login, d.GivenName, d.Surname, d.DisplayName, x.svc.cfg.Institution)
+	x.svc.checks <- struct{}{}
+	c := x.svc.cfg.Password.Check(pw, x.login, d.GivenName, d.Surname, d.DisplayName, x.svc.cfg.Institution)
+	<-x.svc.checks
+	x.checked.put(key, c)
+	return c
+}
+
+// WatchPassword returns the live checker of a password field for this
+// session (see PasswordWatch).
+func (x *Session) WatchPassword() *PasswordWatch {
+	return newPasswordWatch(x.CheckPassword, PasswordPause, time.Sleep, time.Now)
 }
 
 // Finish is step 7 → 8: the directory sets the password, then the account
@@ -234,6 +274,12 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 		return err
 	}
 	defer x.endFinish()
+	// From here the last step is one unit: the directory writes run to
+	// their end (each bounded by the directory's own timeout, the whole by
+	// FinishTimeout) and are recorded, whatever becomes of the session
+	// (a disconnect cancels ctx and closes x).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FinishTimeout)
+	defer cancel()
 	a, err := s.lookup(ctx, x.login)
 	if err != nil {
 		return err
@@ -251,7 +297,7 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 				_ = x.update("password-refused", "", func(Tx, *Dossier) error { return nil })
 				return err
 			}
-			s.log.Warn("set password", "login", x.login, "err", err)
+			logDirectory(s.log, "set password", x.login, err)
 			return fmt.Errorf("%w: set password: %w", ErrUnavailable, err)
 		}
 		if err := x.record("password-set", func(_ Tx, d *Dossier) error { d.PasswordSet = s.clock.Now(); return nil }); err != nil {
@@ -263,8 +309,8 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 
 // startFinish checks, before anything reaches the directory, that the
 // dossier is at step 7, neither revoked nor past its deadline, and marks
-// it as finishing: Revoke waits for no one but refuses meanwhile, so the
-// directory and the dossier never disagree.
+// it as finishing: a Revoke meanwhile waits for the end, so the directory
+// and the dossier never disagree.
 func (x *Session) startFinish() (Dossier, error) {
 	s := x.svc
 	s.mu.Lock()
@@ -285,12 +331,13 @@ func (x *Session) startFinish() (Dossier, error) {
 	if s.clock.Now().After(d.Deadline) {
 		return d, ErrCodeExpired
 	}
-	s.finishing[x.login] = true
+	s.finishing[x.login] = make(chan struct{})
 	return d, nil
 }
 
 func (x *Session) endFinish() {
 	x.svc.mu.Lock()
+	close(x.svc.finishing[x.login])
 	delete(x.svc.finishing, x.login)
 	x.svc.mu.Unlock()
 }
@@ -312,7 +359,7 @@ func (x *Session) record(action string, fn func(Tx, *Dossier) error) error {
 		if err := tx.PutDossier(d); err != nil {
 			return err
 		}
-		return s.audit(tx, x.client, action, x.login, "")
+		return s.audit(tx, x.who(), action, x.login, "")
 	})
 	if err == nil {
 		s.changed(x.login)
@@ -329,7 +376,7 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 	now := s.clock.Now()
 	act := Activation{When: now.In(s.cfg.Location), CharterVersion: d.CharterVersion, Public: d.PublicDirectory, Redirect: d.Redirect, KeepCopy: d.KeepCopy}
 	if err := s.dir.Activate(ctx, a, act); err != nil {
-		s.log.Warn("activate", "login", x.login, "err", err)
+		logDirectory(s.log, "activate", x.login, err)
 		if !errors.Is(err, ErrUnavailable) {
 			err = fmt.Errorf("%w: activate: %w", ErrUnavailable, err)
 		}
@@ -337,11 +384,12 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 	}
 	return x.record("activated", func(tx Tx, d *Dossier) error {
 		d.Activated = now
-		if err := tx.EndCodes(d.Login, CodeFinished); err != nil {
+		if err := s.endCodes(tx, d.Login, CodeFinished); err != nil {
 			return err
 		}
 		for _, to := range d.RecoveryMails {
-			m := Mail{Kind: MailActivated, To: to, Lang: s.lang(x.client, d), Login: d.Login, Name: d.DisplayName, Created: now}
+			m := Mail{Kind: MailActivated, To: to, Lang: s.lang(x.who(), d), Login: d.Login, Name: d.DisplayName, Created: now,
+				Address: d.Redirect, Mailbox: d.Mail, KeepCopy: d.KeepCopy}
 			if _, err := tx.Enqueue(m); err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -22,11 +23,47 @@ const (
 // Invite is step 0 (staff): the invitation mail with a code valid until
 // 23:59 the next day. With renew false, a login that already has a live
 // invitation is left alone (imports are idempotent); with renew true a new
-// code replaces the old one (resend).
+// code replaces the old one.
 func (s *Service) Invite(ctx context.Context, login string, renew bool, c Client) (InviteOutcome, error) {
+	mode := inviteKeep
+	if renew {
+		mode = inviteRenew
+	}
+	return s.inviteLogin(ctx, login, mode, c)
+}
+
+// Resend mails a new invitation code for login's dossier, replacing its
+// earlier codes; it is audited as a resend. ErrNotFound: no dossier.
+func (s *Service) Resend(ctx context.Context, login string, c Client) (InviteOutcome, error) {
+	return s.inviteLogin(ctx, login, inviteResend, c)
+}
+
+// CheckInvite says what Invite with renew false would do for login (the
+// directory is asked, the store read), changing nothing: Invited means
+// it would invite. Import's dry run uses it.
+func (s *Service) CheckInvite(ctx context.Context, login string) (InviteOutcome, error) {
+	return s.inviteLogin(ctx, login, inviteCheck, Client{})
+}
+
+// inviteMode is what inviteLogin does.
+type inviteMode int
+
+const (
+	inviteKeep   inviteMode = iota // a live invitation stays (import)
+	inviteRenew                    // a new code replaces the old (invite)
+	inviteResend                   // renew an existing dossier, audited as "resend"
+	inviteCheck                    // decide as inviteKeep, change nothing
+)
+
+func (s *Service) inviteLogin(ctx context.Context, login string, mode inviteMode, c Client) (InviteOutcome, error) {
 	login = NormalizeLogin(login)
 	if !ValidLogin(login) {
 		return InvalidLoginOut, nil
+	}
+	if mode == inviteResend { // no dossier: nothing to resend, whatever the directory says
+		if err := s.store.View(func(tx Tx) error { _, err := tx.Dossier(login); return err }); err != nil {
+			return "", err
+		}
 	}
 	a, err := s.lookup(ctx, login)
 	if errors.Is(err, ErrNoAccount) {
@@ -35,30 +72,52 @@ func (s *Service) Invite(ctx context.Context, login string, renew bool, c Client
 	if err != nil {
 		return "", err
 	}
-	return s.invite(a, renew, c)
+	if mode == inviteCheck {
+		var out InviteOutcome
+		err := s.store.View(func(tx Tx) error {
+			d, err := tx.Dossier(a.Login)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			out = cmp.Or(refusal(tx, a, d, false, s.clock.Now()), Invited)
+			return nil
+		})
+		return out, err
+	}
+	return s.invite(a, mode, c)
 }
 
-func (s *Service) invite(a Account, renew bool, c Client) (InviteOutcome, error) {
+// refusal is why an invitation of a (dossier d) sends nothing, or "".
+// With renew false, a live invitation is a reason.
+func refusal(tx Tx, a Account, d Dossier, renew bool, now time.Time) InviteOutcome {
+	switch {
+	case a.Active || !d.Activated.IsZero():
+		return AlreadyActive
+	case len(a.RecoveryMails) == 0:
+		return NoRecoveryMail
+	}
+	if !renew {
+		if live, err := tx.LiveCode(a.Login, PurposeInvite); err == nil && !now.After(live.Deadline) && d.Revoked.IsZero() {
+			return AlreadyInvited
+		}
+	}
+	return ""
+}
+
+func (s *Service) invite(a Account, mode inviteMode, c Client) (InviteOutcome, error) {
 	now := s.clock.Now()
+	action := "invite"
+	if mode == inviteResend {
+		action = "resend"
+	}
 	var out InviteOutcome
 	err := s.store.Update(func(tx Tx) error {
 		d, err := tx.Dossier(a.Login)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && (mode == inviteResend || !errors.Is(err, ErrNotFound)) {
 			return err
 		}
-		switch {
-		case a.Active || !d.Activated.IsZero():
-			out = AlreadyActive
-		case len(a.RecoveryMails) == 0:
-			out = NoRecoveryMail
-		}
-		if out == "" && !renew {
-			if live, err := tx.LiveCode(a.Login, PurposeInvite); err == nil && !now.After(live.Deadline) && d.Revoked.IsZero() {
-				out = AlreadyInvited
-			}
-		}
-		if out != "" {
-			return s.audit(tx, c, "invite", a.Login, string(out))
+		if out = refusal(tx, a, d, mode != inviteKeep, now); out != "" {
+			return s.audit(tx, c, action, a.Login, string(out))
 		}
 		out = Invited
 		refresh(&d, a, now)
@@ -71,7 +130,11 @@ func (s *Service) invite(a Account, renew bool, c Client) (InviteOutcome, error)
 		if err := tx.PutDossier(d); err != nil {
 			return err
 		}
-		return s.audit(tx, c, "invite", a.Login, string(out))
+		detail := string(out)
+		if mode == inviteResend {
+			detail = "new code mailed"
+		}
+		return s.audit(tx, c, action, a.Login, detail)
 	})
 	if err == nil && out == Invited {
 		s.changed(a.Login)
@@ -101,12 +164,17 @@ func (s *Service) Create(ctx context.Context, n NewAccount, c Client) (Account, 
 }
 
 // Revoke kills the codes of login's dossier and ends any session on it.
+// While the user's last step is under way it waits for its end (bounded by
+// FinishTimeout), then finds the account active or not.
 func (s *Service) Revoke(login string, c Client) error {
 	login = NormalizeLogin(login)
 	s.mu.Lock() // against startFinish: no revoke while the directory is being written
-	if s.finishing[login] {
+	for s.finishing[login] != nil {
+		end := s.finishing[login]
 		s.mu.Unlock()
-		return ErrFinishing
+		s.log.Info("revoke waits for the activation under way", "login", login)
+		<-end
+		s.mu.Lock()
 	}
 	err := s.store.Update(func(tx Tx) error {
 		d, err := tx.Dossier(login)
@@ -118,7 +186,7 @@ func (s *Service) Revoke(login string, c Client) error {
 		}
 		d.Revoked = s.clock.Now()
 		forgetProgress(&d)
-		if err := tx.EndCodes(login, CodeRevoked); err != nil {
+		if err := s.endCodes(tx, login, CodeRevoked); err != nil {
 			return err
 		}
 		if err := tx.PutDossier(d); err != nil {

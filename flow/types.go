@@ -10,38 +10,6 @@ import (
 	"time"
 )
 
-// Step is a step of the procedure, numbered as in SPEC.md.
-type Step int
-
-const (
-	StepLogin          Step = 1 // type the login
-	StepRecoveryCode   Step = 2 // a code was mailed to the recovery address
-	StepCharter        Step = 3 // read and accept the IT charter
-	StepDirectory      Step = 4 // public directory: appear or not
-	StepMailbox        Step = 5 // mailbox notice (staff) and optional redirect
-	StepVerifyRedirect Step = 6 // type the code mailed to the redirect address
-	StepPassword       Step = 7 // choose the password
-	StepDone           Step = 8 // the account is active
-)
-
-// TotalSteps is the number of steps a user goes through before the
-// confirmation screen ("Step 3 of 7").
-const TotalSteps = 7
-
-var stepNames = map[Step]string{
-	StepLogin: "login", StepRecoveryCode: "recovery-code", StepCharter: "charter",
-	StepDirectory: "directory", StepMailbox: "mailbox", StepVerifyRedirect: "verify-redirect",
-	StepPassword: "password", StepDone: "done",
-}
-
-// String returns a stable machine name for the step (used in JSON and logs).
-func (s Step) String() string {
-	if n, ok := stepNames[s]; ok {
-		return n
-	}
-	return "unknown"
-}
-
 // State is the life-cycle state of a dossier as staff see it.
 type State string
 
@@ -115,27 +83,6 @@ func (d Dossier) NeedsRedirectVerification() bool {
 		}
 	}
 	return true
-}
-
-// Next derives the step the user must do now. It is the only place that
-// decides the order of the procedure.
-func (d Dossier) Next() Step {
-	switch {
-	case !d.Activated.IsZero():
-		return StepDone
-	case d.Opened.IsZero():
-		return StepRecoveryCode
-	case d.CharterAcceptedAt.IsZero():
-		return StepCharter
-	case !d.DirectoryChosen:
-		return StepDirectory
-	case !d.MailboxChosen:
-		return StepMailbox
-	case d.NeedsRedirectVerification() && !d.RedirectVerified:
-		return StepVerifyRedirect
-	default:
-		return StepPassword
-	}
 }
 
 // StateAt is the dossier's life-cycle state at time now.
@@ -220,7 +167,9 @@ type Mail struct {
 	Name        string    `json:"name,omitempty"` // display name for the greeting
 	Code        string    `json:"code,omitempty"`
 	Deadline    time.Time `json:"deadline,omitzero"`
-	Address     string    `json:"address,omitempty"` // the redirect being verified
+	Address     string    `json:"address,omitempty"` // the redirect being verified, or chosen (activation notice)
+	Mailbox     string    `json:"mailbox,omitempty"` // the institutional address (activation notice)
+	KeepCopy    bool      `json:"keep_copy,omitempty"`
 	Created     time.Time `json:"created"`
 	State       MailState `json:"state"`
 	Attempts    int       `json:"attempts"`

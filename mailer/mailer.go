@@ -41,6 +41,8 @@ type Config struct {
 	// Institution names the institution in the mails (default: the From
 	// display name, else its domain).
 	Institution string
+	// Helpdesk ([activation] helpdesk) ends every mail: who to ask.
+	Helpdesk string
 	// Services are listed in the activation notice (ENT, mail, Moodle…).
 	Services []string
 	// LogWriter receives the messages of the "log" transport (default

@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
 	"fmt"
 	"mime"
@@ -68,6 +69,9 @@ type data struct {
 	StartOver                  string // the ssh command that starts from step 1
 	Deadline                   string // written out in the template's language, "" if none
 	Institution                string
+	Helpdesk                   string // who to ask for help, "" none
+	Mailbox                    string // the institutional address (activation notice)
+	KeepCopy                   bool
 	Services                   []string
 }
 
@@ -140,6 +144,9 @@ func (r *Renderer) renderLang(m flow.Mail, lang string) (subject, body string, e
 		Command:     r.command(clean(m.Code)),
 		StartOver:   r.command("activate"),
 		Institution: r.cfg.Institution,
+		Helpdesk:    clean(r.cfg.Helpdesk),
+		Mailbox:     clean(m.Mailbox),
+		KeepCopy:    m.KeepCopy,
 		Services:    r.cfg.Services,
 	}
 	if !m.Deadline.IsZero() {
@@ -162,8 +169,16 @@ func (r *Renderer) command(user string) string {
 }
 
 // messageID depends only on the mail, so every retry of a mail carries
-// the same Message-ID and a receiver can drop duplicates.
+// the same Message-ID and a receiver can drop duplicates. The "account is
+// active" notice is named after the activation it reports (login,
+// address, activation time: its Created), not its outbox ID, so even a
+// copy queued twice is recognisable; the login and address appear only
+// hashed.
 func (r *Renderer) messageID(m flow.Mail) string {
+	if m.Kind == flow.MailActivated {
+		h := sha256.Sum256([]byte(m.Login + "\x00" + strings.ToLower(m.To)))
+		return fmt.Sprintf("<activated.notice.%x.%d@%s>", h[:12], m.Created.UnixNano(), domainOf(r.from.Address))
+	}
 	return fmt.Sprintf("<activated.%d.%d@%s>", m.ID, m.Created.UnixNano(), domainOf(r.from.Address))
 }
 

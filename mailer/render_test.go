@@ -47,8 +47,8 @@ func kindCases() []kindCase {
 			"fr": "Confirmez votre adresse de redirection",
 			"en": "Confirm your forwarding address",
 		}, map[string][]string{
-			"fr": {"Bonjour François Hébert,", "vers cette adresse : fh@ailleurs.example", "    " + testCode + "\n", "    " + cmd + "\n", "valable jusqu'au " + fr + "."},
-			"en": {"Hello François Hébert,", "to this address: fh@ailleurs.example", "    " + testCode + "\n", "    " + cmd + "\n", "valid until " + en + "."},
+			"fr": {"Bonjour,", "vers cette adresse : fh@ailleurs.example", "    " + testCode + "\n", "    " + cmd + "\n", "valable jusqu'au " + fr + "."},
+			"en": {"Hello,", "to this address: fh@ailleurs.example", "    " + testCode + "\n", "    " + cmd + "\n", "valid until " + en + "."},
 		}, true},
 		{flow.MailActivated, map[string]string{
 			"fr": "Votre compte informatique Université Exemple est activé",
@@ -111,7 +111,11 @@ func TestEveryKindArrives(t *testing.T) {
 			if err := tr.Send(context.Background(), "it@example.org", m.To, raw); err != nil {
 				t.Fatalf("send %s/%q: %v", kc.kind, lang, err)
 			}
-			byID[fmt.Sprintf("<activated.%d.%d@example.org>", id, created.UnixNano())] = sent{kc, lang, m}
+			want := fmt.Sprintf("<activated.%d.%d@example.org>", id, created.UnixNano())
+			if kc.kind == flow.MailActivated { // named after the activation: TestNoticeMessageIDFollowsTheActivation
+				want = parseMessage(t, raw).Header.Get("Message-ID")
+			}
+			byID[want] = sent{kc, lang, m}
 		}
 	}
 
@@ -315,5 +319,58 @@ func TestRenderDefaultsAndCleaning(t *testing.T) {
 	}
 	if p := parseMessage(t, raw); p.Subject != "Your example.org IT account is already active" || !strings.Contains(p.Body, "Hello,\n") {
 		t.Errorf("subject %q body:\n%s", p.Subject, p.Body)
+	}
+}
+
+// The "account is active" notice is identified by the activation it
+// reports, not by its place in the outbox: were it queued twice (a crash),
+// both copies carry one Message-ID and a receiver can drop the second.
+func TestNoticeMessageIDFollowsTheActivation(t *testing.T) {
+	r := NewRenderer(testConfig(t, "127.0.0.1:25"))
+	at := time.Date(2026, 11, 25, 14, 0, 0, 123, time.UTC)
+	id := func(m flow.Mail) string {
+		t.Helper()
+		raw, err := r.Render(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return parseMessage(t, raw).Header.Get("Message-ID")
+	}
+	first := id(flow.Mail{ID: 7, Kind: flow.MailActivated, To: "x@perso.example", Login: "x", Created: at})
+	if again := id(flow.Mail{ID: 8, Kind: flow.MailActivated, To: "x@perso.example", Login: "x", Created: at}); again != first {
+		t.Errorf("the same notice queued twice: %s and %s", first, again)
+	}
+	for name, m := range map[string]flow.Mail{
+		"another login":     {ID: 7, Kind: flow.MailActivated, To: "x@perso.example", Login: "y", Created: at},
+		"another address":   {ID: 7, Kind: flow.MailActivated, To: "z@perso.example", Login: "x", Created: at},
+		"another time":      {ID: 7, Kind: flow.MailActivated, To: "x@perso.example", Login: "x", Created: at.Add(time.Second)},
+		"another kind, too": {ID: 7, Kind: flow.MailAlreadyActive, To: "x@perso.example", Login: "x", Created: at},
+	} {
+		if got := id(m); got == first || !strings.HasPrefix(got, "<") || !strings.HasSuffix(got, ">") {
+			t.Errorf("%s: %s (notice: %s)", name, got, first)
+		}
+	}
+	if strings.Contains(first, "x@") || strings.Contains(first, ".x.") {
+		t.Errorf("the Message-ID shows the login or the address: %s", first)
+	}
+}
+
+// Invisible and format characters in a name from the directory never reach
+// a mail header or body: a name cannot pass for another's.
+func TestRenderDropsFormatCharacters(t *testing.T) {
+	invisible := "\u200b\u200c\u200d\u2060\ufeff\u00ad\u2028\u2029\u202e\U000E0041\u3164"
+	m := flow.Mail{ID: 4, Kind: flow.MailActivated, To: "x@perso.example", Lang: "en", Login: "x",
+		Name: "Jeanne" + invisible + " Dupont", Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	raw, err := NewRenderer(testConfig(t, "127.0.0.1:25")).Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parseMessage(t, raw)
+	to, err := mail.ParseAddress(p.Header.Get("To"))
+	if err != nil || to.Name != "Jeanne Dupont" {
+		t.Errorf("To %q → %+v, %v", p.Header.Get("To"), to, err)
+	}
+	if strings.ContainsAny(p.Body, invisible) || !strings.Contains(p.Body, "Jeanne Dupont") {
+		t.Errorf("body holds an invisible character:\n%q", p.Body)
 	}
 }

@@ -34,7 +34,7 @@ const (
 	DefaultIdleTimeout          = 15 * time.Minute
 	DefaultKeepAlive            = 15 * time.Second
 	DefaultMaxTimeout           = 2 * time.Hour
-	DefaultMaxSessions          = 256
+	DefaultMaxSessions          = 1000
 	DefaultMaxStartups          = 100
 	DefaultMaxStartupsPerSource = 20
 	DefaultSessionWait          = 30 * time.Second
@@ -74,6 +74,9 @@ type Config struct {
 	PublicPort  int      // default 22
 	Services    []string // listed on the confirmation screen
 	DefaultLang string   // when the client sends no LANG; default: the flow's
+	// Ephemeral says the data goes with the server (the demo): a stop
+	// tells the wizard users so, instead of "nothing is lost".
+	Ephemeral bool
 
 	// Dashboard builds the staff dashboard for `ssh -t staff@host` with no
 	// command; nil means staff with no command get the StaffHandler with
@@ -128,6 +131,10 @@ type Server struct {
 	// stopping is closed when Shutdown starts: wizard sessions end at once,
 	// cleanly, telling the user how to come back.
 	stopping chan struct{}
+	// stopCtx is cancelled with stopping: sessions hook their end on it
+	// with context.AfterFunc, which costs no goroutine while they last.
+	stopCtx context.Context
+	stopNow context.CancelFunc
 }
 
 // New builds the server; nothing listens until Serve.
@@ -166,6 +173,7 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 		slots:    make(sessionSlots, cfg.MaxSessions),
 		stopping: make(chan struct{}),
 	}
+	s.stopCtx, s.stopNow = context.WithCancel(context.Background())
 	s.srv = &ssh.Server{
 		HostSigners:          []ssh.Signer{cfg.HostKey},
 		Version:              "activated",
@@ -233,6 +241,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
 		close(s.stopping)
+		s.stopNow()
 	}
 	s.closing = true
 	for _, l := range s.listeners {

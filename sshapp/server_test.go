@@ -539,22 +539,33 @@ func abruptSession(t *testing.T, f *sshFixture, user string, tui bool) {
 	}
 }
 
-// checkNoLeak runs n abrupt sessions and waits for the goroutine count to
-// come back to what it was before them.
+// openFDs is the number of file descriptors this process has open.
+func openFDs(t *testing.T) int {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("counting open files: %v", err)
+	}
+	return len(fds)
+}
+
+// checkNoLeak runs n abrupt sessions and waits for the goroutine and file
+// descriptor counts to come back to what they were before them.
 func checkNoLeak(t *testing.T, n int, session func()) {
 	t.Helper()
 	session() // lazily started goroutines exist before counting
 	const margin = 5
-	var before int
+	var before, fdsBefore int
 	waitFor(t, "a stable goroutine count", func() bool {
 		n := runtime.NumGoroutine()
 		time.Sleep(20 * time.Millisecond)
 		before = runtime.NumGoroutine()
 		return n == before
 	})
+	fdsBefore = openFDs(t)
 	for range n {
 		session()
 	}
+	waitFor(t, "the open files back to their count before", func() bool { return openFDs(t) <= fdsBefore+margin })
 	deadline := time.Now().Add(waitLimit)
 	for runtime.NumGoroutine() > before+margin {
 		if time.Now().After(deadline) {

@@ -53,6 +53,7 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 		var (
 			cleanup func()
 			screen  *tui.Screen
+			unhook  = func() bool { return false }
 		)
 		defer func() {
 			if cleanup != nil {
@@ -71,18 +72,16 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			// session costs no frame ticks (see tui.Screen).
 			pty, _, _ := sess.Pty()
 			screen = tui.NewScreen(m, sess, append(sess.Environ(), "TERM="+pty.Term), pty.Window.Width, pty.Window.Height)
-			opts := append(bm.MakeOptions(sess), screen.Options()...)
+			// No signal handler: the server's SIGTERM is the server's, not
+			// every session's (and it costs a goroutine per session).
+			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler())...)
 			p := tea.NewProgram(screen, append(opts, tea.WithContext(sess.Context()))...)
-			go func() { // a stop quits the program, which restores the terminal
-				select {
-				case <-s.stopping:
-					p.Quit()
-				case <-sess.Context().Done():
-				}
-			}()
+			// A stop quits the program, which restores the terminal.
+			unhook = context.AfterFunc(s.stopCtx, p.Quit)
 			return p
 		}
 		bm.MiddlewareWithProgramHandler(program)(next)(sess)
+		unhook()
 		if screen != nil {
 			screen.Close()
 		}
@@ -109,18 +108,13 @@ func (s *Server) track(kind string) func() {
 // untilStopping is ctx, also cancelled when the server starts to stop.
 func (s *Server) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-s.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	unhook := context.AfterFunc(s.stopCtx, cancel)
+	return ctx, func() { unhook(); cancel() }
 }
 
 // stopped tells a wizard user whose session the server is ending that
-// nothing is lost and how to come back, and reports whether it did.
+// nothing is lost and how to come back (or, Ephemeral, that the data is
+// gone), and reports whether it did.
 func (s *Server) stopped(sess ssh.Session) bool {
 	select {
 	case <-s.stopping:
@@ -129,7 +123,11 @@ func (s *Server) stopped(sess ssh.Session) bool {
 	}
 	lang := s.lang(sess)
 	recordOf(sess.Context()).setOutcome("stopped")
-	say(sess, i18n.T(lang, "ssh.stopping", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort)))
+	msg := i18n.T(lang, "ssh.stopping", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort))
+	if s.cfg.Ephemeral {
+		msg = i18n.T(lang, "ssh.demostop")
+	}
+	say(sess, msg)
 	_ = sess.Exit(0)
 	return true
 }

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"activated/directory"
 	"activated/flow"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 	"activated/staff"
 	"activated/storage"
 )
@@ -31,7 +33,7 @@ type world struct {
 
 func newWorld(t testing.TB, accounts ...slapd.Account) *world {
 	t.Helper()
-	srv := slapd.StartT(t, accounts...)
+	srv := slapdtest.Start(t, accounts...)
 	dir, err := directory.New(directory.Config{URL: srv.URL, BindDN: srv.ServiceDN, BindPassword: srv.ServicePassword,
 		PeopleBase: srv.PeopleDN, MailDomain: slapd.MailDomain})
 	if err != nil {
@@ -135,7 +137,8 @@ func harmless(t testing.TB, where, s string) {
 	t.Helper()
 	for _, r := range s {
 		if (r < 0x20 && r != '\n') || r == 0x7f || (r >= 0x80 && r <= 0x9f) ||
-			(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f {
+			(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f ||
+			unicode.Is(unicode.Cf, r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Other_Default_Ignorable_Code_Point) {
 			t.Fatalf("%s: control or bidi rune %U in output:\n%q", where, r, s)
 		}
 	}

@@ -55,7 +55,8 @@ still valid, nor to dossiers in progress, activated or revoked. Each line
 gets an outcome with its line number: invited, created, already-invited,
 already-active, in-progress, revoked, unknown, no-recovery-address,
 invalid-login, invalid-mail, invalid-field, duplicate, malformed, error;
---dry-run checks the file and says would-invite instead of acting. Bad
+--dry-run asks the directory and checks every line as the real run
+would, changes nothing, and says would-invite or would-create instead. Bad
 lines are reported and the others still processed; the exit status is 1
 when a line failed.
 
@@ -144,25 +145,18 @@ func (e *env) states() (map[string]flow.State, error) {
 }
 
 // importLine invites (and with create, creates) the account of one valid
-// line, leaving alone dossiers a person is busy with or staff revoked.
+// line, leaving alone dossiers a person is busy with or staff revoked;
+// with dry, it says what it would do, changing nothing.
 func (e *env) importLine(l *line, st flow.State, create, dry bool) error {
 	switch {
 	case st == flow.StateInProgress:
 		l.Outcome = outInProgress
 	case st == flow.StateRevoked:
 		l.Outcome = outRevoked
-	case !dry:
-		return e.inviteLine(l, create)
-	case st == flow.StateActivated:
-		l.Outcome = string(flow.AlreadyActive)
-	case st == flow.StatePending:
-		l.Outcome = string(flow.AlreadyInvited)
+	case dry:
+		return e.checkLine(l, create)
 	default:
-		l.Outcome = outWouldInvite
-		if create {
-			l.Detail = "would be invited, or created then invited if the directory does not know it"
-		}
-		return nil
+		return e.inviteLine(l, create)
 	}
 	l.Detail = e.detail(l.Outcome)
 	return nil
@@ -174,9 +168,9 @@ func (e *env) inviteLine(l *line, create bool) error {
 		l.result = withLine(r, l.Line)
 		return err
 	}
-	if a := l.account; a.GivenName == "" || a.Surname == "" || a.RecoveryMail == "" {
+	if !l.creatable() {
 		l.result = withLine(r, l.Line)
-		l.Detail = "not created: given_name, surname and recovery_mail are needed"
+		l.Detail = notCreatable
 		return nil
 	}
 	if _, err := e.svc.Create(e.ctx, l.account, e.who.Client()); err != nil {
@@ -194,6 +188,34 @@ func (e *env) inviteLine(l *line, create bool) error {
 	}
 	l.result = withLine(r, l.Line)
 	return err
+}
+
+// checkLine is inviteLine's dry run: the same lookups and checks, through
+// flow's CheckInvite, which changes nothing.
+func (e *env) checkLine(l *line, create bool) error {
+	out, err := e.svc.CheckInvite(e.ctx, l.Login)
+	switch {
+	case err != nil:
+		l.Outcome, l.Detail = outError, oneLine(err)
+	case out == flow.Invited:
+		l.Outcome, l.Detail = outWouldInvite, "would be invited"
+	case out == flow.UnknownLogin && create && l.creatable():
+		l.Outcome, l.Detail = outWouldCreate, "would be created as a pending account, then invited"
+	default:
+		l.Outcome, l.Detail = string(out), e.detail(string(out))
+		if out == flow.UnknownLogin && create {
+			l.Detail = notCreatable
+		}
+	}
+	return err
+}
+
+const notCreatable = "not created: given_name, surname and recovery_mail are needed"
+
+// creatable tells whether the line has what Create needs.
+func (l *line) creatable() bool {
+	a := l.account
+	return a.GivenName != "" && a.Surname != "" && a.RecoveryMail != ""
 }
 
 func withLine(r result, n int) result { r.Line = n; return r }

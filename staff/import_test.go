@@ -122,7 +122,7 @@ func TestImportDryRun(t *testing.T) {
 	before := len(w.queued()["bdurand"])
 	var r report
 	w.runJSON(&r, 0, "login,recovery_mail,given_name,surname\namartin,,,\nbdurand,,,\nnewbie,n@example.net,N,B\n", "import", "--dry-run", "--create")
-	want := map[string]string{"amartin": "would-invite", "bdurand": "already-invited", "newbie": "would-invite"}
+	want := map[string]string{"amartin": "would-invite", "bdurand": "already-invited", "newbie": "would-create"}
 	if fmt.Sprint(r.outcomes()) != fmt.Sprint(want) {
 		t.Errorf("dry run: %v, want %v", r.outcomes(), want)
 	}
@@ -215,6 +215,48 @@ func BenchmarkImport1000(b *testing.B) {
 		var out, errb bytes.Buffer
 		if code := staff.Run(context.Background(), w.svc, who, []string{"import", "--create"}, strings.NewReader(in), &out, &errb); code != 0 {
 			b.Fatalf("import: exit %d: %s", code, errb.String())
+		}
+	}
+}
+
+// A dry run promises exactly what the real run then does: it asks the
+// directory and checks each line as the real run would, and changes
+// nothing (no dossier, no mail, no account, no audit line).
+func TestImportDryRunMatchesRealRun(t *testing.T) {
+	w := newWorld(t, pending, pending2, active, noRecover)
+	w.run("", "invite", "bdurand")
+	csv := "login,recovery_mail,given_name,surname,affiliation\n" +
+		"amartin,,,,\n" + // invited
+		"bdurand,,,,\n" + // already-invited
+		"cactive,,,,\n" + // already-active (the directory says so; no dossier)
+		"dnomail,,,,\n" + // no-recovery-address
+		"ghost,,,,\n" + // unknown: nothing to create it from
+		"newbie,newbie@example.net,Nora,Bie,student\n" + // created
+		"mail,not-an-address,Mo,Ail,student\n" // invalid-mail
+	var events struct{ Events []flow.Event }
+	w.runJSON(&events, 0, "", "audit")
+	auditBefore := len(events.Events)
+	var dry, real report
+	w.runJSON(&dry, staff.ExitFailed, csv, "import", "--create", "--dry-run")
+	w.runJSON(&events, 0, "", "audit")
+	if len(events.Events) != auditBefore || len(w.queued()) != 1 {
+		t.Errorf("the dry run changed something: %d audit events (was %d), outbox %v", len(events.Events), auditBefore, w.queued())
+	}
+	if out, _ := w.svc.CheckInvite(context.Background(), "newbie"); out != flow.UnknownLogin {
+		t.Errorf("the dry run created newbie in the directory (%s)", out)
+	}
+	w.runJSON(&real, staff.ExitFailed, csv, "import", "--create")
+	promise := map[string]string{"invited": "would-invite", "created": "would-create"}
+	if len(dry.Results) != len(real.Results) {
+		t.Fatalf("dry run %+v\nreal run %+v", dry.Results, real.Results)
+	}
+	for i, r := range real.Results {
+		want := r.Outcome
+		if p, ok := promise[want]; ok {
+			want = p
+		}
+		if d := dry.Results[i]; d.Line != r.Line || d.Outcome != want {
+			t.Errorf("line %d %s: the dry run said %q, the real run did %q", r.Line, r.Login, d.Outcome, r.Outcome)
 		}
 	}
 }

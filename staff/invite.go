@@ -22,6 +22,7 @@ const (
 	outRevoked     = "revoked"      // import leaves a revoked dossier alone
 	outInProgress  = "in-progress"  // import leaves an open dossier alone
 	outWouldInvite = "would-invite" // --dry-run
+	outWouldCreate = "would-create" // --dry-run --create
 	outMalformed   = "malformed"
 	outInvalidMail = "invalid-mail"
 	outInvalidData = "invalid-field"
@@ -81,6 +82,7 @@ func (e *env) inviteOne(login string, renew bool) (result, error) {
 type report struct {
 	Results []result       `json:"results"`
 	Counts  map[string]int `json:"counts"`
+	Error   string         `json:"error,omitempty"` // some failed: the summary
 }
 
 func (e *env) report(results []result, what string, withLine bool) error {
@@ -92,8 +94,16 @@ func (e *env) report(results []result, what string, withLine bool) error {
 			bad.add(r.Outcome)
 		}
 	}
+	var failure error
+	if n := sum(bad.n); n > 0 {
+		failure = partialError{fmt.Sprintf("%d of %d %s failed: %s", n, len(results), what, bad.String())}
+	}
 	if e.json {
-		if err := writeJSON(e.stdout, report{Results: results, Counts: nonNil(c.n)}); err != nil {
+		r := report{Results: results, Counts: nonNil(c.n)}
+		if failure != nil {
+			r.Error = failure.Error()
+		}
+		if err := writeJSON(e.stdout, r); err != nil {
 			return err
 		}
 	} else {
@@ -115,10 +125,7 @@ func (e *env) report(results []result, what string, withLine bool) error {
 		}
 		fmt.Fprintf(e.stdout, "%d %s: %s\n", len(results), what, c.String())
 	}
-	if n := sum(bad.n); n > 0 {
-		return partialError{fmt.Sprintf("%d of %d %s failed: %s", n, len(results), what, bad.String())}
-	}
-	return nil
+	return failure
 }
 
 func nonNil(m map[string]int) map[string]int {
@@ -189,15 +196,13 @@ example:
 			if err != nil {
 				return err
 			}
-			if _, err := e.svc.Status(login); errors.Is(err, flow.ErrNotFound) {
+			out, err := e.svc.Resend(e.ctx, login, e.who.Client())
+			if errors.Is(err, flow.ErrNotFound) {
 				return fmt.Errorf("no dossier for %s (use: invite %s)", login, login)
 			} else if err != nil {
-				return fmt.Errorf("read dossier %s: %w", login, err)
-			}
-			r, err := e.inviteOne(login, true)
-			if err != nil {
 				return fmt.Errorf("resend %s: %w", login, err)
 			}
+			r := result{Login: login, Outcome: string(out), Detail: e.detail(string(out))}
 			return e.report([]result{r}, "logins", false)
 		}
 	},

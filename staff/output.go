@@ -81,15 +81,8 @@ func terminalSafe(b []byte) []byte {
 	return out
 }
 
-func unsafeRune(r rune) bool {
-	switch {
-	case r == 0x7f, r >= 0x80 && r <= 0x9f:
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
-		return true
-	}
-	return false
-}
+// unsafeRune is what sanitize drops, but C0 controls, which JSON escapes.
+func unsafeRune(r rune) bool { return r >= 0x7f && sanitize.Drop(r) }
 
 // TimeLayout is how tables write a time, in the institution's zone.
 const TimeLayout = "2006-01-02 15:04"

@@ -5,11 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"activated/flow"
+	"activated/internal/sanitize"
 )
 
 var statusCommand = command{
@@ -128,18 +133,37 @@ func WriteTrail(w io.Writer, events []flow.Event, loc *time.Location) error {
 func writeEvents(w io.Writer, events []flow.Event, loc *time.Location, withLogin bool) error {
 	var t *table
 	if withLogin {
-		t = newTable(w, "SEQ", "TIME", "LOGIN", "ACTION", "DETAIL", "ACTOR", "REMOTE")
+		t = newTable(w, auditHeader...)
 	} else {
 		t = newTable(w, "TIME", "ACTION", "DETAIL", "ACTOR", "REMOTE")
 	}
 	for _, ev := range events {
 		if withLogin {
-			t.row(fmt.Sprint(ev.Seq), When(ev.Time, loc), ev.Login, ev.Action, ev.Detail, ev.Actor, ev.Remote)
+			t.row(auditRow(ev, loc)...)
 		} else {
-			t.row(When(ev.Time, loc), ev.Action, ev.Detail, ev.Actor, ev.Remote)
+			t.row(When(ev.Time, loc), ev.Action, ev.Detail, ShortActor(ev.Actor), ev.Remote)
 		}
 	}
 	return t.flush()
+}
+
+// The columns of the audit log.
+var auditHeader = []string{"SEQ", "TIME", "LOGIN", "ACTION", "DETAIL", "ACTOR", "REMOTE"}
+
+func auditRow(ev flow.Event, loc *time.Location) []string {
+	return []string{fmt.Sprint(ev.Seq), When(ev.Time, loc), ev.Login, ev.Action, ev.Detail, ShortActor(ev.Actor), ev.Remote}
+}
+
+// fingerprintRE is a key's SHA256 fingerprint in an actor; its first
+// shortFingerprint characters tell keys apart in a table (--json and the
+// store keep it whole).
+var fingerprintRE = regexp.MustCompile(`SHA256:[A-Za-z0-9+/]{` + strconv.Itoa(shortFingerprint+1) + `,}`)
+
+const shortFingerprint = 10
+
+// ShortActor is an audit actor with its key fingerprint cut short.
+func ShortActor(actor string) string {
+	return fingerprintRE.ReplaceAllStringFunc(actor, func(fp string) string { return fp[:len("SHA256:")+shortFingerprint] })
 }
 
 // States are the states --state accepts, in the order staff see them.
@@ -325,16 +349,12 @@ func (e *env) follow(login string, since time.Time) error {
 					return err
 				}
 			}
-		} else if len(batch) > 0 || first {
-			t := newTable(e.stdout)
+		} else {
 			if first {
-				t.row("SEQ", "TIME", "LOGIN", "ACTION", "DETAIL", "ACTOR", "REMOTE")
+				fixedRow(e.stdout, followWidths, auditHeader)
 			}
 			for _, ev := range batch {
-				t.row(fmt.Sprint(ev.Seq), When(ev.Time, loc), ev.Login, ev.Action, ev.Detail, ev.Actor, ev.Remote)
-			}
-			if err := t.flush(); err != nil {
-				return err
+				fixedRow(e.stdout, followWidths, auditRow(ev, loc))
 			}
 		}
 		select {
@@ -344,6 +364,28 @@ func (e *env) follow(login string, since time.Time) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// followWidths are the columns of audit --follow, fixed so that rows
+// printed as events come line up with the header printed first; a longer
+// cell is cut (the last column never is).
+var followWidths = []int{6, 16, 20, 15, 36, 40}
+
+// fixedRow writes cells sanitized, each padded or cut to its width.
+func fixedRow(w io.Writer, widths []int, cells []string) {
+	var b strings.Builder
+	for i, c := range cells {
+		c = sanitize.Text(c)
+		if c == "" {
+			c = "-"
+		}
+		if i < len(widths) {
+			c = ansi.Truncate(c, widths[i], "…")
+			c += strings.Repeat(" ", widths[i]-ansi.StringWidth(c)+2)
+		}
+		b.WriteString(c)
+	}
+	fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 }
 
 var statsCommand = command{
@@ -362,6 +404,12 @@ var statsCommand = command{
 			}
 			if st.PerDay == nil {
 				st.PerDay = []flow.DayCount{}
+			}
+			for _, s := range States { // a script reads 0, not a missing key
+				st.States[s] += 0
+			}
+			for s := flow.StepLogin; s < flow.StepDone; s++ {
+				st.Steps[s.String()] += 0
 			}
 			if e.json {
 				return writeJSON(e.stdout, st)

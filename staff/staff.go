@@ -97,29 +97,42 @@ func (e partialError) Error() string { return e.msg }
 // stderr), 2 on a bad command line. Every action is audited through flow
 // with who's name and key fingerprint.
 func Run(ctx context.Context, svc *flow.Service, who Identity, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	asJSON := wantsJSON(args)
+	for len(args) > 0 && isJSONFlag(args[0]) { // `--json status x` too
+		args = args[1:]
+	}
+	fail := func(code int, msg string) int {
+		if asJSON {
+			_ = writeJSONLine(stdout, struct {
+				Error string `json:"error"`
+			}{msg})
+		} else {
+			fmt.Fprintln(stderr, msg)
+		}
+		return code
+	}
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "staff: no command (try: help)")
-		return ExitUsage
+		return fail(ExitUsage, "staff: no command (try: help)")
 	}
 	cmd, ok := lookupCommand(args[0])
 	if !ok {
-		fmt.Fprintf(stderr, "staff: unknown command %q (try: help)\n", sanitize.Text(args[0]))
-		return ExitUsage
+		return fail(ExitUsage, fmt.Sprintf("staff: unknown command %q (try: help)", sanitize.Text(args[0])))
 	}
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	e := &env{ctx: ctx, svc: svc, who: who, stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{ctx: ctx, svc: svc, who: who, stdin: stdin, stdout: stdout, stderr: stderr, json: asJSON}
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	fs.BoolVar(&e.json, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&e.json, "json", asJSON, "print JSON instead of a table")
 	run := cmd.flags(fs)
 	rest, err := parse(fs, args[1:])
 	if err == nil {
 		err = run(e, rest)
 	}
 	var ue usageError
+	var pe partialError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -127,12 +140,35 @@ func Run(ctx context.Context, svc *flow.Service, who Identity, args []string, st
 		writeUsage(stdout, cmd, fs)
 		return ExitOK
 	case errors.As(err, &ue) || isFlagError(err):
-		fmt.Fprintf(stderr, "%s: %s (see: %s --help)\n", cmd.name, oneLine(err), cmd.name)
-		return ExitUsage
+		return fail(ExitUsage, fmt.Sprintf("%s: %s (see: %s --help)", cmd.name, oneLine(err), cmd.name))
+	case asJSON && errors.As(err, &pe):
+		return ExitFailed // the JSON report carries the error
 	default:
-		fmt.Fprintf(stderr, "%s: %s\n", cmd.name, oneLine(err))
-		return ExitFailed
+		return fail(ExitFailed, fmt.Sprintf("%s: %s", cmd.name, oneLine(err)))
 	}
+}
+
+// wantsJSON tells whether the arguments ask for --json (before any "--"),
+// known before they are parsed: a bad command line is then reported as
+// JSON too.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isJSONFlag(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func isJSONFlag(a string) bool {
+	switch a {
+	case "--json", "-json", "--json=true", "-json=true":
+		return true
+	}
+	return false
 }
 
 // flagError marks an error of the flag package.

@@ -317,7 +317,7 @@ func TestAuditFollow(t *testing.T) {
 // A name planted in LDAP with a terminal escape and a bidi override
 // reaches the staff tables as plain text, and JSON without raw controls.
 func TestHostileNameIsHarmless(t *testing.T) {
-	evil := slapd.Account{Login: "evil", GivenName: "\x1b]0;pwned\x07Jean", Surname: "Du\u202epont", RecoveryMail: "evil@example.net"}
+	evil := slapd.Account{Login: "evil", GivenName: "\x1b]0;pwned\x07Jean", Surname: "Du\u202e\u200bp\u3164o\u2028n\U000E0041t\u00ad", RecoveryMail: "evil@example.net"}
 	w := newWorld(t, evil)
 	if code, out, errs := w.run("", "invite", "evil"); code != 0 {
 		t.Fatalf("invite: %d %s %s", code, out, errs)
@@ -338,8 +338,8 @@ func TestHostileNameIsHarmless(t *testing.T) {
 	}
 	var list struct{ Dossiers []struct{ Name string } }
 	w.runJSON(&list, 0, "", "list")
-	if got := list.Dossiers[0].Name; got != "\x1b]0;pwned\x07Jean Dupont" {
-		t.Errorf("JSON name %q: want the escape kept (escaped by JSON) and the bidi override dropped", got)
+	if got := list.Dossiers[0].Name; got != "\x1b]0;pwned\x07Jean Dupo\u2028nt" {
+		t.Errorf("JSON name %q: want the escape and U+2028 kept (escaped by JSON), the bidi override and invisible characters dropped", got)
 	}
 }
 

@@ -148,3 +148,48 @@ func (db *DB) Sweep(now time.Time, keep time.Duration) (int, error) {
 	}
 	return n, nil
 }
+
+// Prune deletes the mails that left the queue (sent, failed or
+// cancelled) and were created more than keep before now, with their index
+// entries, and returns how many it deleted. The audit log keeps what
+// happened to each. Mails are walked in ID (creation) order and the walk
+// stops at the first one too recent, so a prune costs what it deletes.
+func (db *DB) Prune(now time.Time, keep time.Duration) (int, error) {
+	var n int
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		t := &tx{db: db, btx: btx}
+		outbox, queue, idx := btx.Bucket(bucketOutbox), btx.Bucket(bucketQueue), btx.Bucket(bucketMailIdx)
+		type old struct {
+			key   []byte
+			login string
+		}
+		var gone []old
+		c := outbox.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			m, err := t.mail(binary.BigEndian.Uint64(k))
+			if err != nil {
+				return err
+			}
+			if !m.Created.Add(keep).Before(now) {
+				break
+			}
+			if queue.Get(k) == nil && m.State != flow.MailQueued {
+				gone = append(gone, old{bytes.Clone(k), m.Login})
+			}
+		}
+		for _, g := range gone {
+			if err := outbox.Delete(g.key); err != nil {
+				return err
+			}
+			if err := idx.Delete(idxKey(g.login, g.key)); err != nil {
+				return err
+			}
+		}
+		n = len(gone)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune outbox: %w", err)
+	}
+	return n, nil
+}

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -41,7 +42,6 @@ func sameIDs(got []flow.Mail, want ...uint64) bool {
 
 func TestEnqueueAndMails(t *testing.T) {
 	db, _ := openTest(t)
-	before := time.Now()
 	a1 := enqueue(t, db, flow.Mail{Kind: flow.MailInvitation, To: "a@example.net", Login: "alice", Code: flow.NewCode(), State: flow.MailSent, Attempts: 0})
 	b1 := enqueue(t, db, flow.Mail{Kind: flow.MailInvitation, To: "b@example.net", Login: "alice.b", Created: t0})
 	a2 := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice"})
@@ -52,8 +52,8 @@ func TestEnqueueAndMails(t *testing.T) {
 	if !sameIDs(ms, a1, a2) {
 		t.Fatalf("Mails(alice) = %v", ids(ms))
 	}
-	if ms[0].State != flow.MailQueued || ms[0].Created.Before(before) || ms[0].Kind != flow.MailInvitation {
-		t.Errorf("enqueued mail = %+v", ms[0])
+	if ms[0].State != flow.MailQueued || !ms[0].Created.IsZero() || ms[0].Kind != flow.MailInvitation {
+		t.Errorf("enqueued mail = %+v: queued, its time as given (flow's clock sets it)", ms[0])
 	}
 	if got := mails(t, db, "alice.b"); len(got) != 1 || !got[0].Created.Equal(t0) {
 		t.Errorf("Mails(alice.b) = %+v; Created must be kept", got)
@@ -337,63 +337,177 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// A queued mail whose code stops working (superseded, revoked, finished)
-// is cancelled in the same transaction, so an SMTP outage never ends in a
-// dead code reaching the user; sent mails and other logins are untouched.
-func TestStaleCodeCancelsItsQueuedMail(t *testing.T) {
+// QueuedMails finds a login's queued mails only; PutMail changes a
+// mail's state and takes it out of the queue and the index.
+func TestQueuedMailsAndPutMail(t *testing.T) {
 	db, _ := openTest(t)
 	now := time.Now()
-	issue := func(login, code string) uint64 {
-		var id uint64
-		mustUpdate(t, db, func(tx flow.Tx) error {
-			if err := tx.PutCode(code, flow.Code{Login: login, Purpose: flow.PurposeRecovery, Deadline: now.Add(time.Hour)}); err != nil {
-				return err
-			}
-			var err error
-			id, err = tx.Enqueue(flow.Mail{Kind: flow.MailRecovery, To: login + "@example.net", Login: login, Code: code, Created: now})
-			return err
-		})
-		return id
+	a1 := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: "AAAA-AAAA-AAAA-AAA1", Created: now})
+	b1 := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "b@example.net", Login: "alice.b", Created: now})
+	a2 := enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "a@example.net", Login: "alice", Created: now})
+	queued := func(login string) []flow.Mail {
+		var ms []flow.Mail
+		mustView(t, db, func(tx flow.Tx) error { var err error; ms, err = tx.QueuedMails(login); return err })
+		return ms
 	}
-	a1 := issue("alice", "AAAA-AAAA-AAAA-AAA1")
-	b1 := issue("bob", "BBBB-BBBB-BBBB-BBB1")
-	a2 := issue("alice", "AAAA-AAAA-AAAA-AAA2") // supersedes a1 while it waits
-	state := func(id uint64) flow.MailState {
-		for _, m := range append(mails(t, db, "alice"), mails(t, db, "bob")...) {
-			if m.ID == id {
-				return m.State
-			}
-		}
-		t.Fatalf("mail %d not found", id)
-		return ""
+	if ms := queued("alice"); !sameIDs(ms, a1, a2) || ms[0].Code != "AAAA-AAAA-AAAA-AAA1" {
+		t.Fatalf("queued alice: %+v", ms)
 	}
-	if state(a1) != flow.MailCancelled || state(a2) != flow.MailQueued || state(b1) != flow.MailQueued {
-		t.Fatalf("after supersede: a1 %s a2 %s b1 %s", state(a1), state(a2), state(b1))
+	m := queued("alice")[0]
+	m.State, m.Code, m.LastError = flow.MailCancelled, "", "cancelled"
+	mustUpdate(t, db, func(tx flow.Tx) error { return tx.PutMail(m) })
+	if ms := queued("alice"); !sameIDs(ms, a2) {
+		t.Errorf("queued alice after cancel: %v", ids(ms))
 	}
-	for _, m := range mails(t, db, "alice") {
-		if m.ID == a1 && (m.Code != "" || !strings.Contains(m.LastError, "superseded")) {
-			t.Errorf("cancelled mail keeps its code or has no reason: %+v", m)
-		}
+	if ms := queued("alice.b"); !sameIDs(ms, b1) {
+		t.Errorf("queued alice.b: %v", ids(ms))
 	}
-	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("bob", flow.CodeRevoked) })
-	if state(b1) != flow.MailCancelled || state(a2) != flow.MailQueued {
-		t.Fatalf("after revoke: b1 %s a2 %s", state(b1), state(a2))
+	if due, err := db.Due(now, 0); err != nil || !sameIDs(due, b1, a2) {
+		t.Errorf("due: %v, %v", ids(due), err)
 	}
 	if err := db.Delivered(a2, now); err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, func(tx flow.Tx) error { return tx.EndCodes("alice", flow.CodeFinished) })
-	if state(a2) != flow.MailSent {
-		t.Errorf("a sent mail changed state: %s", state(a2))
+	if ms := queued("alice"); len(ms) != 0 {
+		t.Errorf("queued alice after delivery: %v", ids(ms))
 	}
-	if due, err := db.Due(now, 0); err != nil || len(due) != 0 {
-		t.Errorf("due after cancellations: %+v", due)
+	if ms := mails(t, db, "alice"); !sameIDs(ms, a1, a2) || ms[0].State != flow.MailCancelled || ms[1].State != flow.MailSent {
+		t.Errorf("all mails of alice: %+v", ms)
 	}
-	var actions []string
-	mustView(t, db, func(tx flow.Tx) error {
-		return tx.Events(0, func(e flow.Event) error { actions = append(actions, e.Action); return nil })
+	if err := db.Update(func(tx flow.Tx) error { return tx.PutMail(flow.Mail{ID: 999, Login: "alice"}) }); !errors.Is(err, flow.ErrNotFound) {
+		t.Errorf("PutMail of an unknown ID: %v", err)
+	}
+}
+
+// Mails that left the queue are deleted once past the retention, with
+// their index entries; queued and recent ones stay; the audit keeps the
+// facts.
+func TestPrune(t *testing.T) {
+	db, _ := openTest(t)
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	old := now.Add(-40 * 24 * time.Hour)
+	sent := enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "a@example.net", Login: "alice", Created: old})
+	mustUpdate(t, db, func(tx flow.Tx) error {
+		return tx.PutCode("AAAA-AAAA-AAAA-AAA1", flow.Code{Login: "alice", Purpose: flow.PurposeRecovery, Deadline: old.Add(time.Hour)})
 	})
-	if n := strings.Count(strings.Join(actions, " "), "mail-cancelled"); n != 2 {
-		t.Errorf("%d mail-cancelled events: %v", n, actions)
+	cancelled := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: "AAAA-AAAA-AAAA-AAA1", Created: old})
+	queued := enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "b@example.net", Login: "bob", Created: old})
+	recent := enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "a@example.net", Login: "alice", Created: now.Add(-time.Hour)})
+	if err := db.Delivered(sent, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Delivered(recent, now); err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx flow.Tx) error {
+		ms, err := tx.QueuedMails("alice")
+		if err != nil || len(ms) != 1 {
+			return fmt.Errorf("queued: %v, %v", ms, err)
+		}
+		ms[0].State, ms[0].Code = flow.MailCancelled, ""
+		if err := tx.PutMail(ms[0]); err != nil {
+			return err
+		}
+		return tx.Audit(flow.Event{Time: old, Actor: "system", Action: "mail-cancelled", Login: "alice"}) // as flow does
+	})
+	if ms := mails(t, db, "alice"); !sameIDs(ms, sent, cancelled, recent) || ms[1].State != flow.MailCancelled {
+		t.Fatalf("before: %+v", ms)
+	}
+	n, err := db.Prune(now, 30*24*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("Prune = %d, %v; want 2", n, err)
+	}
+	if ms := mails(t, db, "alice"); !sameIDs(ms, recent) {
+		t.Errorf("alice after prune: %v", ids(ms))
+	}
+	if ms := mails(t, db, "bob"); !sameIDs(ms, queued) {
+		t.Errorf("bob after prune: %v", ids(ms))
+	}
+	if err := db.bolt.View(func(btx *bolt.Tx) error {
+		if n := btx.Bucket(bucketOutbox).Stats().KeyN; n != 2 {
+			t.Errorf("%d outbox entries left, want 2", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, db, func(ftx flow.Tx) error {
+		var facts []string
+		err := ftx.LoginEvents("alice", func(e flow.Event) error { facts = append(facts, e.Action); return nil })
+		if !slices.Contains(facts, "mail-sent") || !slices.Contains(facts, "mail-cancelled") {
+			t.Errorf("the audit lost the facts: %v", facts)
+		}
+		return err
+	})
+	if n, err := db.Prune(now, 30*24*time.Hour); err != nil || n != 0 {
+		t.Errorf("second Prune = %d, %v", n, err)
+	}
+}
+
+// QueuedMails reads the queued mails only: a login's past mails, however
+// many (here unreadable), are not unsealed.
+func TestQueuedMailsSkipPastOnes(t *testing.T) {
+	db, _ := openTest(t)
+	now := time.Now()
+	var past []uint64
+	for range 50 {
+		past = append(past, enqueue(t, db, flow.Mail{Kind: flow.MailActivated, To: "a@example.net", Login: "alice", Created: now}))
+	}
+	for _, id := range past {
+		if err := db.Delivered(id, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The past mails become unreadable: any read of them fails.
+	if err := db.bolt.Update(func(btx *bolt.Tx) error {
+		for _, id := range past {
+			if err := btx.Bucket(bucketOutbox).Put(u64(id), []byte("garbage")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	id := enqueue(t, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: "AAAA-AAAA-AAAA-AAA1", Created: now})
+	var ms []flow.Mail
+	mustView(t, db, func(tx flow.Tx) error { var err error; ms, err = tx.QueuedMails("alice"); return err })
+	if !sameIDs(ms, id) {
+		t.Errorf("queued: %v", ids(ms))
+	}
+}
+
+// A database written before the queueidx index (queue values empty) gets
+// its queued mails indexed at Open.
+func TestQueuedMailsIndexedAtOpen(t *testing.T) {
+	db, path := openTest(t)
+	now := time.Now()
+	var id uint64
+	mustUpdate(t, db, func(tx flow.Tx) error {
+		if err := tx.PutCode("AAAA-AAAA-AAAA-AAA1", flow.Code{Login: "alice", Purpose: flow.PurposeRecovery, Deadline: now.Add(time.Hour)}); err != nil {
+			return err
+		}
+		var err error
+		id, err = tx.Enqueue(flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: "AAAA-AAAA-AAAA-AAA1", Created: now})
+		return err
+	})
+	if err := db.bolt.Update(func(btx *bolt.Tx) error {
+		if err := btx.DeleteBucket(bucketQueueIdx); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketQueue).Put(u64(id), nil) // as the previous version wrote it
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ms []flow.Mail
+	mustView(t, db, func(tx flow.Tx) error { var err error; ms, err = tx.QueuedMails("alice"); return err })
+	if !sameIDs(ms, id) {
+		t.Errorf("a mail queued before the index: %v", ids(ms))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,7 +28,8 @@ var (
 	bucketCodeIdx  = []byte("codeidx")  // login 0x00 purpose → HMAC of the live code
 	bucketOutbox   = []byte("outbox")   // BE uint64 id → sealed JSON flow.Mail
 	bucketMailIdx  = []byte("mailidx")  // login 0x00 BE id → nothing
-	bucketQueue    = []byte("queue")    // BE id of every queued mail → nothing
+	bucketQueue    = []byte("queue")    // BE id of every queued mail → its login (empty: not yet in queueidx)
+	bucketQueueIdx = []byte("queueidx") // login 0x00 BE id of every queued mail → nothing
 	bucketAudit    = []byte("audit")    // BE uint64 seq → JSON flow.Event
 	bucketAuditIdx = []byte("auditidx") // login 0x00 BE seq → nothing (since v2)
 	bucketMeta     = []byte("meta")     // "version" → BE uint64
@@ -112,12 +114,49 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	b.MaxBatchDelay = 2 * time.Millisecond // a login step waits this long at most for company
 	db := &DB{path: path, bolt: b, keys: k, enqueued: make(chan struct{}, 1), opts: opts}
 	if err := db.migrate(); err != nil {
 		b.Close()
 		return nil, err
 	}
+	if err := db.indexQueue(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return db, nil
+}
+
+// indexQueue fills the queueidx index for queued mails written before it
+// existed (their queue value is empty): the only ones it has to unseal.
+func (db *DB) indexQueue() error {
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		if _, err := btx.CreateBucketIfNotExists(bucketQueueIdx); err != nil {
+			return err
+		}
+		t := &tx{db: db, btx: btx}
+		var todo []uint64
+		c := btx.Bucket(bucketQueue).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(v) == 0 {
+				todo = append(todo, binary.BigEndian.Uint64(k))
+			}
+		}
+		for _, id := range todo {
+			m, err := t.mail(id)
+			if err != nil {
+				return err
+			}
+			if err := t.putMail(m); err != nil {
+				return fmt.Errorf("mail %d: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: index queued mails: %w", db.path, err)
+	}
+	return nil
 }
 
 // migrate runs every missing migration in one transaction.
@@ -203,6 +242,37 @@ func (db *DB) QueueLen() (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// Batch is Update for many concurrent callers: their fns share one
+// transaction and one commit (bbolt's Batch, at most a few milliseconds
+// apart). fn may run more than once, so it must only act through its Tx.
+func (db *DB) Batch(fn func(flow.Tx) error) error {
+	var enqueued atomic.Bool
+	var fnErr error
+	var t *tx // the run of fn that was committed
+	err := db.bolt.Batch(func(btx *bolt.Tx) error {
+		t = &tx{db: db, btx: btx}
+		fnErr = fn(t)
+		if fnErr == nil && t.enqueued {
+			enqueued.Store(true)
+		}
+		return fnErr
+	})
+	if err != nil {
+		if fnErr != nil {
+			return fnErr
+		}
+		return fmt.Errorf("commit %s: %w", db.path, err)
+	}
+	if enqueued.Load() {
+		select {
+		case db.enqueued <- struct{}{}:
+		default:
+		}
+	}
+	db.committed(t)
+	return nil
 }
 
 // View runs fn in one read-only transaction.

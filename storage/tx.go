@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -133,9 +132,6 @@ func (t *tx) storeCode(h []byte, c flow.Code) error {
 				if err := putJSON(codes, cur, prev); err != nil {
 					return fmt.Errorf("supersede: %w", err)
 				}
-				if err := t.cancelMails(prev.Login, cur, prev.State); err != nil {
-					return err
-				}
 			} else if err != nil && !errors.Is(err, flow.ErrNotFound) {
 				return fmt.Errorf("supersede: %w", err)
 			}
@@ -148,43 +144,7 @@ func (t *tx) storeCode(h []byte, c flow.Code) error {
 			return err
 		}
 	}
-	if c.State != flow.CodeLive {
-		if err := t.cancelMails(c.Login, h, c.State); err != nil {
-			return err
-		}
-	}
 	return putJSON(codes, h, c)
-}
-
-// cancelMails cancels the queued mails of login that carry the code whose
-// key is h: a code that stopped working must not reach the user later
-// (after an SMTP outage, say). Only login's own mails are read, so the
-// cost (and the time an answer takes) does not depend on other logins.
-func (t *tx) cancelMails(login string, h []byte, st flow.CodeState) error {
-	mails, err := t.Mails(login)
-	if err != nil {
-		return fmt.Errorf("cancel mails of %s: %w", login, err)
-	}
-	var stale []flow.Mail
-	for _, m := range mails {
-		if m.State != flow.MailQueued || m.Code == "" {
-			continue
-		}
-		if mh, ok := t.db.keys.codeKey(m.Code); ok && bytes.Equal(mh, h) {
-			stale = append(stale, m)
-		}
-	}
-	for _, m := range stale {
-		m.State, m.Code, m.LastError = flow.MailCancelled, "", "code "+string(st)+" before delivery"
-		if err := t.putMail(m); err != nil {
-			return fmt.Errorf("cancel mail %d: %w", m.ID, err)
-		}
-		e := flow.Event{Time: time.Now(), Actor: "system", Action: "mail-cancelled", Login: login, Detail: string(m.Kind) + " " + m.To + ": " + m.LastError}
-		if err := t.Audit(e); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (t *tx) Code(code string) (flow.Code, error) {
@@ -273,9 +233,6 @@ func (t *tx) Enqueue(m flow.Mail) (uint64, error) {
 		return 0, fmt.Errorf("enqueue %s mail for %s: %w", m.Kind, m.Login, err)
 	}
 	m.ID, m.State = id, flow.MailQueued
-	if m.Created.IsZero() {
-		m.Created = time.Now()
-	}
 	if err := t.putMail(m); err != nil {
 		return 0, fmt.Errorf("enqueue %s mail for %s: %w", m.Kind, m.Login, err)
 	}
@@ -287,8 +244,43 @@ func (t *tx) Enqueue(m flow.Mail) (uint64, error) {
 	return id, nil
 }
 
-// putMail seals m under its ID and keeps the queue bucket in step with
-// its state.
+// PutMail stores m again under its ID, which must exist (a state change).
+func (t *tx) PutMail(m flow.Mail) error {
+	if t.btx.Bucket(bucketOutbox).Get(u64(m.ID)) == nil {
+		return fmt.Errorf("put mail %d: %w", m.ID, flow.ErrNotFound)
+	}
+	if err := checkLogin(m.Login); err != nil {
+		return fmt.Errorf("put mail %d: %w", m.ID, err)
+	}
+	if err := t.putMail(m); err != nil {
+		return fmt.Errorf("put mail %d: %w", m.ID, err)
+	}
+	return nil
+}
+
+// QueuedMails returns login's queued mails, oldest first, through the
+// queueidx index: its past mails are not read.
+func (t *tx) QueuedMails(login string) ([]flow.Mail, error) {
+	prefix := idxKey(login, nil)
+	var out []flow.Mail
+	c := t.btx.Bucket(bucketQueueIdx).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != len(prefix)+8 {
+			continue
+		}
+		m, err := t.mail(binary.BigEndian.Uint64(k[len(prefix):]))
+		if err != nil {
+			return nil, fmt.Errorf("queued mails of %s: %w", login, err)
+		}
+		if m.State == flow.MailQueued && m.Login == login {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// putMail seals m under its ID and keeps the queue bucket and the
+// queueidx index in step with its state.
 func (t *tx) putMail(m flow.Mail) error {
 	key := u64(m.ID)
 	plain, err := json.Marshal(m)
@@ -302,18 +294,26 @@ func (t *tx) putMail(m flow.Mail) error {
 	if err := t.btx.Bucket(bucketOutbox).Put(key, sealed); err != nil {
 		return err
 	}
-	q := t.btx.Bucket(bucketQueue)
-	was := q.Get(key) != nil
-	if m.State == flow.MailQueued {
-		if !was {
-			t.queued++
-		}
-		return q.Put(key, nil)
-	}
-	if was {
+	queue, idx := t.btx.Bucket(bucketQueue), t.btx.Bucket(bucketQueueIdx)
+	was := queue.Get(key) != nil
+	switch {
+	case m.State == flow.MailQueued && !was:
+		t.queued++
+	case m.State != flow.MailQueued && was:
 		t.queued--
 	}
-	return q.Delete(key)
+	if login := queue.Get(key); len(login) > 0 {
+		if err := idx.Delete(idxKey(string(login), key)); err != nil {
+			return err
+		}
+	}
+	if m.State != flow.MailQueued {
+		return queue.Delete(key)
+	}
+	if err := idx.Put(idxKey(m.Login, key), nil); err != nil {
+		return err
+	}
+	return queue.Put(key, []byte(m.Login))
 }
 
 // mail reads and unseals one outbox entry.
@@ -370,9 +370,6 @@ func (t *tx) Audit(e flow.Event) error {
 				return fmt.Errorf("audit %s: %w", e.Action, err)
 			}
 		}
-	}
-	if e.Time.IsZero() {
-		e.Time = time.Now()
 	}
 	key := u64(e.Seq)
 	if err := putJSON(b, key, e); err != nil {

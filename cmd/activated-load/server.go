@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -132,18 +133,30 @@ func (s *server) sample() (procSample, error) {
 	return p, err
 }
 
-// goroutines asks the server's metrics; -1 when it exposes none.
+// goroutines asks the server's metrics (or its pprof endpoint); -1 when it
+// exposes neither.
 func (s *server) goroutines() int {
-	if s.metrics == "" {
-		return -1
-	}
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + s.metrics + "/metrics")
-	if err != nil {
-		return -1
+	if s.metrics != "" {
+		if resp, err := c.Get("http://" + s.metrics + "/metrics"); err == nil {
+			defer resp.Body.Close()
+			if n := parseGoroutines(resp.Body); n >= 0 {
+				return n
+			}
+		}
 	}
-	defer resp.Body.Close()
-	return parseGoroutines(resp.Body)
+	if s.pprof != "" {
+		if resp, err := c.Get("http://" + s.pprof + "/debug/pprof/goroutine?debug=1"); err == nil {
+			defer resp.Body.Close()
+			var b bytes.Buffer
+			_, _ = b.ReadFrom(io.LimitReader(resp.Body, 64))
+			var n int
+			if _, err := fmt.Sscanf(b.String(), "goroutine profile: total %d", &n); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // profile saves a pprof profile of the server (cpu for d, or heap) in dir.
@@ -213,6 +226,9 @@ var unknownVar = regexp.MustCompile(`(ACTIVATED_[A-Z_]+): unknown variable`)
 func startActivated(ctx context.Context, dir, host string, accounts int, withPprof bool) (*activatedRun, error) {
 	r := &activatedRun{}
 	ad := filepath.Join(dir, "activated.d")
+	if err := os.RemoveAll(ad); err != nil { // a previous run's, with -dir
+		return nil, err
+	}
 	if err := os.MkdirAll(ad, 0o700); err != nil {
 		return nil, err
 	}

@@ -29,14 +29,32 @@ import (
 //go:embed charter-demo.md
 var demoCharter []byte
 
-// clock is the time every part of the server reads (deadlines, rate
-// limits, the outbox, the sweep). Only the end-to-end tests replace it, to
-// let a code expire.
-var clock flow.Clock = flow.SystemClock{}
+// options are the app's settings no config key holds, given to newApp by
+// the command that runs it (serve, demo) or by a test. The zero value is
+// what serve runs with.
+type options struct {
+	// clock is the time every part of the server reads (deadlines, rate
+	// limits, the outbox, the sweep); nil: the system clock. Tests set one
+	// to let a code expire.
+	clock flow.Clock
+	// worker tunes the mail worker's retries (zero fields: the mailer's
+	// defaults); its RetryFor always comes from the config. Tests shorten
+	// the delays so an SMTP outage plays out in a second.
+	worker mailer.WorkerOptions
+	// shutdownGrace is how long a stop waits for open sessions to end
+	// before closing them; 0: defaultShutdownGrace.
+	shutdownGrace time.Duration
+	// ephemeral: the data is deleted when the app stops (the demo), and
+	// the users it cuts off are told so.
+	ephemeral bool
+}
+
+const defaultShutdownGrace = 10 * time.Second
 
 // app is every part of a running server, built from one Config.
 type app struct {
 	cfg    *Config
+	opts   options
 	log    *slog.Logger
 	db     *storage.DB
 	dir    *directory.Directory
@@ -54,14 +72,11 @@ func (c *Config) directoryConfig() (directory.Config, error) {
 	if err != nil {
 		return directory.Config{}, err
 	}
-	a := c.LDAP.Attributes
 	return directory.Config{
 		URL: c.LDAP.URL, BindDN: c.LDAP.BindDN, BindPassword: pw, StartTLS: c.LDAP.StartTLS, CAFile: c.LDAP.CAFile,
 		Timeout: c.LDAP.Timeout.Duration, PeopleBase: c.LDAP.PeopleBase, Filter: c.LDAP.Filter, ConsentLabel: c.LDAP.ConsentLabel,
 		MailDomain: c.LDAP.MailDomain,
-		Attrs: directory.Attrs{Login: a.Login, GivenName: a.GivenName, Surname: a.Surname, DisplayName: a.DisplayName, Mail: a.Mail,
-			RecoveryMail: a.RecoveryMail, Affiliation: a.Affiliation, PrimaryAffiliation: a.PrimaryAffiliation, State: a.State, StateDate: a.StateDate,
-			ListeRouge: a.ListeRouge, Consent: a.Consent, Forward: a.Forward},
+		Attrs:      c.LDAP.Attributes,
 	}, nil
 }
 
@@ -74,7 +89,7 @@ func (c *Config) mailerConfig(logTo io.Writer) (mailer.Config, error) {
 		Transport: c.Mail.Transport, SMTPURL: c.Mail.SMTPURL, SMTPUsername: c.Mail.SMTPUsername, SMTPPassword: pw,
 		CAFile: c.Mail.CAFile, From: c.Mail.From, Maildir: c.Mail.Maildir,
 		PublicHost: c.Activation.PublicHost, PublicPort: c.Activation.PublicPort, Location: c.Location(),
-		Institution: c.Activation.Institution, Services: c.Activation.Services, LogWriter: logTo,
+		Institution: c.Activation.Institution, Helpdesk: c.Activation.Helpdesk, Services: c.Activation.Services, LogWriter: logTo,
 	}, nil
 }
 
@@ -89,15 +104,16 @@ func (c *Config) charter() ([]byte, error) {
 	return b, nil
 }
 
-// workerOptions tunes the mail worker's retries (zero fields: the
-// mailer's defaults); RetryFor always comes from the config. Tests shorten
-// the delays so an SMTP outage plays out in a second.
-var workerOptions = mailer.WorkerOptions{}
-
 // newApp opens the store and builds every part; nothing listens yet.
 // mailLog receives the messages of the "log" mail transport.
-func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log, metrics: metrics.New(versionString()), notify: newNotifier(os.Getenv, os.Getpid())}
+func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *app, err error) {
+	if opts.clock == nil {
+		opts.clock = flow.SystemClock{}
+	}
+	if opts.shutdownGrace == 0 {
+		opts.shutdownGrace = defaultShutdownGrace
+	}
+	a := &app{cfg: cfg, opts: opts, log: log, metrics: metrics.New(versionString()), notify: newNotifier(os.Getenv, os.Getpid())}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -131,16 +147,18 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 	if err != nil {
 		return nil, err
 	}
-	wopts := workerOptions
+	wopts := opts.worker
 	wopts.RetryFor = cfg.Mail.RetryFor.Duration
 	wopts.Metrics = a.metrics
-	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), clock, log, wopts)
+	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), opts.clock, log, wopts)
 	a.svc, err = flow.New(flow.Config{
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
 		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
-		Metrics: a.metrics,
-	}, a.db, a.dir, clock, log)
+		Metrics:         a.metrics,
+		LoginsPerMinute: cfg.Activation.LoginsPerMinute,
+		Helpdesk:        cfg.Activation.Helpdesk,
+	}, a.db, a.dir, opts.clock, log)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +175,7 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 		HandshakeTimeout: cfg.SSH.HandshakeTimeout.Duration, MaxSessions: cfg.SSH.MaxSessions,
 		MaxStartups: cfg.SSH.MaxStartups, MaxStartupsPerSource: cfg.SSH.MaxStartupsPerSource,
 		PublicHost: cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
-		DefaultLang: cfg.Activation.Language, Log: log, Metrics: a.metrics,
+		DefaultLang: cfg.Activation.Language, Ephemeral: opts.ephemeral, Log: log, Metrics: a.metrics,
 		Dashboard: func(ctx context.Context, who sshapp.Staff) tea.Model {
 			return dashboard.New(ctx, a.svc, staffIdentity(who))
 		},
@@ -176,10 +194,6 @@ func newApp(cfg *Config, log *slog.Logger, mailLog io.Writer) (_ *app, err error
 func staffIdentity(who sshapp.Staff) staff.Identity {
 	return staff.Identity{Name: who.Name, Fingerprint: who.Fingerprint, Remote: who.Remote}
 }
-
-// shutdownGrace is how long a stop waits for open sessions to end before
-// closing them; a variable so the end-to-end tests need not wait it out.
-var shutdownGrace = 10 * time.Second
 
 // run serves until ctx ends, then shuts down in order: no new sessions,
 // open sessions closed, the mail worker stopped, the store closed.
@@ -236,14 +250,14 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	case <-ctx.Done():
 		_ = a.notify.notify("STOPPING=1")
 		a.log.Info("shutting down")
-		// Staff commands get shutdownGrace to end; a wizard session still
+		// Staff commands get the shutdown grace to end; a wizard session still
 		// open then is cut, which loses nothing (every step is saved and
 		// the user comes back with the code). That is a normal stop.
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		sctx, cancel := context.WithTimeout(context.Background(), a.opts.shutdownGrace)
 		err = a.ssh.Shutdown(sctx)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
-			a.log.Info("closed the sessions still open", "grace", shutdownGrace)
+			a.log.Info("closed the sessions still open", "grace", a.opts.shutdownGrace)
 			err = nil
 		}
 		<-served
@@ -269,19 +283,27 @@ func (a *app) readiness() []metrics.Check {
 	}
 }
 
-// sweep deletes code records a week past their deadline and audit events
-// older than storage.audit_retention, hourly.
+// sweep deletes, hourly, code records a week past their deadline, mails
+// sent, failed or cancelled more than mailRetention ago (the audit keeps
+// what happened to them) and audit events older than
+// storage.audit_retention.
 func (a *app) sweep(ctx context.Context) {
+	const mailRetention = 30 * 24 * time.Hour
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := a.db.Sweep(clock.Now(), 7*24*time.Hour); err != nil {
+		if n, err := a.db.Sweep(a.opts.clock.Now(), 7*24*time.Hour); err != nil {
 			a.log.Error("sweep codes", "err", err)
 		} else if n > 0 {
 			a.log.Info("swept codes", "count", n)
 		}
+		if n, err := a.db.Prune(a.opts.clock.Now(), mailRetention); err != nil {
+			a.log.Error("prune outbox", "err", err)
+		} else if n > 0 {
+			a.log.Info("pruned delivered and cancelled mails", "count", n)
+		}
 		if keep := a.cfg.Storage.AuditRetention.Duration; keep > 0 {
-			if n, err := a.db.DeleteEventsBefore(clock.Now().Add(-keep)); err != nil {
+			if n, err := a.db.DeleteEventsBefore(a.opts.clock.Now().Add(-keep)); err != nil {
 				a.log.Error("sweep audit events", "err", err)
 			} else if n > 0 {
 				a.log.Info("swept audit events", "count", n, "older_than", keep)
@@ -298,6 +320,11 @@ func (a *app) sweep(ctx context.Context) {
 func (a *app) close() {
 	if a.dir != nil {
 		a.dir.Close()
+	}
+	if a.svc != nil {
+		if err := a.svc.FlushAudit(); err != nil {
+			a.log.Error("audit: count of unknown logins", "err", err)
+		}
 	}
 	if a.db != nil {
 		a.db.Close()

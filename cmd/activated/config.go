@@ -21,6 +21,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/go-ldap/ldap/v3"
 
+	"activated/directory"
 	"activated/internal/private"
 )
 
@@ -96,26 +97,11 @@ type LDAPConfig struct {
 	// ConsentLabel prefixes the charter version in the consent attribute.
 	ConsentLabel string `toml:"consent_label"`
 	// MailDomain: accounts staff create get mail = login@MailDomain.
-	MailDomain string         `toml:"mail_domain"`
-	Attributes LDAPAttributes `toml:"attributes"`
-}
-
-// LDAPAttributes is the [ldap.attributes] table: the name of every LDAP
-// attribute the product reads or writes. Defaults follow SUPANN (LDAP.md).
-type LDAPAttributes struct {
-	Login              string `toml:"login"`
-	GivenName          string `toml:"given_name"`
-	Surname            string `toml:"surname"`
-	DisplayName        string `toml:"display_name"`
-	Mail               string `toml:"mail"`
-	RecoveryMail       string `toml:"recovery_mail"`
-	Affiliation        string `toml:"affiliation"`
-	PrimaryAffiliation string `toml:"primary_affiliation"`
-	State              string `toml:"state"`
-	StateDate          string `toml:"state_date"`
-	ListeRouge         string `toml:"liste_rouge"`
-	Consent            string `toml:"consent"`
-	Forward            string `toml:"forward"`
+	MailDomain string `toml:"mail_domain"`
+	// Attributes is the [ldap.attributes] table: the name of every LDAP
+	// attribute the product reads or writes. Defaults follow SUPANN
+	// (LDAP.md); directory defines them, and checks them.
+	Attributes directory.Attrs `toml:"attributes"`
 }
 
 // MailConfig is the [mail] section.
@@ -139,8 +125,10 @@ type ActivationConfig struct {
 	Language          string   `toml:"language"` // default language: fr or en
 	StaffAffiliations []string `toml:"staff_affiliations"`
 	Institution       string   `toml:"institution"`
+	Helpdesk          string   `toml:"helpdesk"` // free text: shown on every dead end and in every mail
 	Services          []string `toml:"services"`
-	MailsPerHour      int      `toml:"mails_per_hour"` // per login
+	MailsPerHour      int      `toml:"mails_per_hour"`    // per login
+	LoginsPerMinute   int      `toml:"logins_per_minute"` // server-wide
 }
 
 // PasswordConfig is the [password] section.
@@ -175,7 +163,7 @@ func DefaultConfig() *Config {
 			HostKey:              "/var/lib/activated/host_ed25519",
 			IdleTimeout:          Duration{10 * time.Minute},
 			MaxTimeout:           Duration{2 * time.Hour},
-			MaxSessions:          100,
+			MaxSessions:          1000, // ~1 GB of idle TUI sessions (README, Benchmarks)
 			MaxStartups:          100,
 			MaxStartupsPerSource: 20,
 			HandshakeTimeout:     Duration{30 * time.Second},
@@ -186,21 +174,7 @@ func DefaultConfig() *Config {
 			Filter:       "(objectClass=inetOrgPerson)",
 			Timeout:      Duration{10 * time.Second},
 			ConsentLabel: "{CHARTE}",
-			Attributes: LDAPAttributes{
-				Login:              "uid",
-				GivenName:          "givenName",
-				Surname:            "sn",
-				DisplayName:        "displayName",
-				Mail:               "mail",
-				RecoveryMail:       "supannMailPerso",
-				Affiliation:        "eduPersonAffiliation",
-				PrimaryAffiliation: "eduPersonPrimaryAffiliation",
-				State:              "supannRessourceEtat",
-				StateDate:          "supannRessourceEtatDate",
-				ListeRouge:         "supannListeRouge",
-				Consent:            "supannConsentement",
-				Forward:            "mailForwardingAddress",
-			},
+			Attributes:   directory.DefaultAttrs(),
 		},
 		Mail: MailConfig{
 			Transport: "smtp",
@@ -214,6 +188,7 @@ func DefaultConfig() *Config {
 			Institution:       "Université",
 			Services:          []string{"ENT", "Mail", "Moodle"},
 			MailsPerHour:      5,
+			LoginsPerMinute:   600,
 		},
 		Password: PasswordConfig{MinLength: 15, MaxLength: 256, MinScore: 3},
 	}
@@ -385,10 +360,7 @@ func (p *problems) positive(key string, d Duration) {
 	}
 }
 
-var (
-	attrNameRE = regexp.MustCompile(`^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)$`)
-	hostnameRE = regexp.MustCompile(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))*\.?$`)
-)
+var hostnameRE = regexp.MustCompile(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))*\.?$`)
 
 // Validate checks the whole configuration and reports every problem at
 // once, one per line, each line starting with the key it is about. It
@@ -479,6 +451,9 @@ func (c *Config) Validate() error {
 	if c.Activation.MailsPerHour < 1 {
 		p.add("activation.mails_per_hour", "must be at least 1, got %d", c.Activation.MailsPerHour)
 	}
+	if c.Activation.LoginsPerMinute < 1 {
+		p.add("activation.logins_per_minute", "must be at least 1, got %d", c.Activation.LoginsPerMinute)
+	}
 
 	// [password]
 	if c.Password.MinLength < 1 {
@@ -497,27 +472,11 @@ func (c *Config) Validate() error {
 func (c *Config) validateLDAP(p *problems) {
 	l := &c.LDAP
 	if p.required("ldap.url", l.URL) {
-		u, err := url.Parse(l.URL)
-		switch {
+		switch err := directory.CheckURL(l.URL, l.StartTLS); {
+		case errors.Is(err, directory.ErrStartTLSOnLDAPS):
+			p.add("ldap.start_tls", "%v", err)
 		case err != nil:
-			p.add("ldap.url", "not a URL: %v", errors.Unwrap(err))
-		case u.Scheme != "ldap" && u.Scheme != "ldaps":
-			p.add("ldap.url", "scheme must be ldaps:// or ldap://, got %q", l.URL)
-		case u.Hostname() == "":
-			p.add("ldap.url", "has no host: %q", l.URL)
-		case u.User != nil:
-			p.add("ldap.url", "must not hold credentials; use ldap.bind_dn and ldap.bind_password_file")
-		case u.Path != "" && u.Path != "/":
-			p.add("ldap.url", "must not hold a base DN or search (%q); use ldap.people_base", u.Path)
-		case u.Scheme == "ldaps" && l.StartTLS:
-			p.add("ldap.start_tls", "applies to ldap:// only; ldaps:// is already TLS")
-		case u.Scheme == "ldap" && !l.StartTLS && !isLoopback(u.Hostname()):
-			p.add("ldap.url", "plain ldap:// is only allowed to a loopback address; use ldaps:// or set ldap.start_tls = true")
-		}
-		if err == nil && u.Port() != "" {
-			if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
-				p.add("ldap.url", "port must be from 1 to 65535, got %q", u.Port())
-			}
+			p.add("ldap.url", "%v", err)
 		}
 	}
 	if p.required("ldap.bind_dn", l.BindDN) {
@@ -541,7 +500,7 @@ func (c *Config) validateLDAP(p *problems) {
 		if !strings.HasPrefix(f.key, "ldap.attributes.") {
 			continue
 		}
-		if name := f.v.String(); !attrNameRE.MatchString(name) {
+		if name := f.v.String(); !directory.ValidAttrName(name) {
 			p.add(f.key, "not an LDAP attribute name: %q", name)
 		}
 	}
@@ -591,16 +550,6 @@ func (c *Config) validateMail(p *problems) {
 		}
 	}
 	p.positive("mail.retry_for", m.RetryFor)
-}
-
-// isLoopback tells whether host names the local machine without a network:
-// localhost or a loopback IP address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Location is the institution's time zone (activation.timezone), which sets

@@ -383,10 +383,7 @@ func TestE2EWizardReconnectAtEveryStep(t *testing.T) {
 // the stop is clean, and the code resumes step 5 on the new server with
 // the directory choice kept; the walk then finishes.
 func TestE2EWizardServerRestartMidWalk(t *testing.T) {
-	grace := shutdownGrace
-	shutdownGrace = 200 * time.Millisecond // the session would be cut after 10 s all the same
-	t.Cleanup(func() { shutdownGrace = grace })
-	h := newHarness(t)
+	h := newHarnessWith(t, options{shutdownGrace: 200 * time.Millisecond}) // the session would be cut after 10 s all the same
 	u := wizardJeanne
 	tm := h.openTerm("activate", 80, 24, "en_US.UTF-8")
 	code := wizardWalk(h, tm, u, flow.StepLogin, flow.StepMailbox)
@@ -495,10 +492,7 @@ func (c *wizardClock) advance(d time.Duration) {
 // with the same sentence at its next step.
 func TestE2EWizardExpiredCode(t *testing.T) {
 	fc := &wizardClock{}
-	saved := clock
-	clock = fc
-	t.Cleanup(func() { clock = saved })
-	h := newHarness(t)
+	h := newHarnessWith(t, options{clock: fc})
 
 	tm := h.openTerm("activate", 200, 24, "en_US.UTF-8")
 	tm.waitFor(wizardScreen(flow.StepLogin))

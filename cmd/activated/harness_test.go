@@ -28,6 +28,7 @@ import (
 
 	"activated/internal/flowtest"
 	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 	"activated/internal/smtptest"
 )
 
@@ -46,6 +47,7 @@ type harness struct {
 	stopApp  func()
 	staffKey gossh.Signer
 	logs     *flowtest.Buffer
+	opts     options // what start gives newApp
 }
 
 // e2eAccounts: a pending staff member, a pending student, an active one.
@@ -59,14 +61,31 @@ func e2eAccounts() []slapd.Account {
 
 func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 	t.Helper()
+	return newHarnessWith(t, options{}, accounts...)
+}
+
+// newHarnessWith is newHarness with the app's options (a clock, shorter
+// delays).
+func newHarnessWith(t testing.TB, opts options, accounts ...slapd.Account) *harness {
+	t.Helper()
 	if len(accounts) == 0 {
 		accounts = e2eAccounts()
 	}
-	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}}
-	h.ldap = slapd.StartT(t, accounts...)
+	h := &harness{t: t, dir: t.TempDir(), logs: &flowtest.Buffer{}, opts: opts}
+	h.ldap = slapdtest.Start(t, accounts...)
+	return h.setup(harnessLDAP{URL: h.ldap.URL, BindDN: h.ldap.ServiceDN, BindPassword: h.ldap.ServicePassword, PeopleDN: h.ldap.PeopleDN})
+}
+
+// harnessLDAP is where the server finds its directory.
+type harnessLDAP struct{ URL, CAFile, BindDN, BindPassword, PeopleDN string }
+
+// setup starts the SMTP server and the server over the directory l.
+func (h *harness) setup(l harnessLDAP) *harness {
+	t := h.t
+	t.Helper()
 	h.smtp = smtptest.StartT(t)
 	pwFile := filepath.Join(h.dir, "ldap.secret")
-	must(t, os.WriteFile(pwFile, []byte(h.ldap.ServicePassword+"\n"), 0o600))
+	must(t, os.WriteFile(pwFile, []byte(l.BindPassword+"\n"), 0o600))
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	must(t, err)
 	h.staffKey, err = gossh.NewSignerFromKey(priv)
@@ -80,10 +99,11 @@ func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 	cfg.SSH.HostKey = filepath.Join(h.dir, "ssh", "host_ed25519")
 	cfg.SSH.StaffAuthorizedKeys = keysFile
 	cfg.Storage.Path = filepath.Join(h.dir, "activated.db")
-	cfg.LDAP.URL = h.ldap.URL
-	cfg.LDAP.BindDN = h.ldap.ServiceDN
+	cfg.LDAP.URL = l.URL
+	cfg.LDAP.CAFile = l.CAFile
+	cfg.LDAP.BindDN = l.BindDN
 	cfg.LDAP.BindPasswordFile = pwFile
-	cfg.LDAP.PeopleBase = h.ldap.PeopleDN
+	cfg.LDAP.PeopleBase = l.PeopleDN
 	cfg.LDAP.MailDomain = slapd.MailDomain
 	cfg.Mail.Transport = "smtp"
 	cfg.Mail.SMTPURL = "smtp://" + h.smtp.Addr
@@ -108,7 +128,7 @@ func newHarness(t testing.TB, accounts ...slapd.Account) *harness {
 // start runs the server as `activated serve` does.
 func (h *harness) start() {
 	h.t.Helper()
-	a, err := newApp(h.cfg, newLogger(h.logs, h.cfg.Log), io.Discard)
+	a, err := newApp(h.cfg, h.opts, newLogger(h.logs, h.cfg.Log), io.Discard)
 	must(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan string, 1), make(chan error, 1)

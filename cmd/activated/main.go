@@ -77,6 +77,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
 	if cmd == "demo" {
 		stopOn = append(stopOn, syscall.SIGHUP) // its terminal closed
+		// `make demo | tee log`, then Ctrl+C: tee is gone first, and a
+		// write to its pipe must fail, not kill the demo before it has
+		// removed its data.
+		signal.Ignore(syscall.SIGPIPE)
 	} else {
 		// Nothing to reload (the staff keys file is re-read when it
 		// changes): a HUP must not stop a service systemd would not restart.
@@ -127,7 +131,7 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 		return errors.New(`mail.transport = "log" prints every code in the service log: it is for the demo only; use "smtp" (or "maildir")`)
 	}
 	log := newLogger(stderr, cfg.Log)
-	a, err := newApp(cfg, log, os.Stdout)
+	a, err := newApp(cfg, options{}, log, os.Stdout)
 	if err == nil {
 		err = a.run(ctx, nil)
 	}

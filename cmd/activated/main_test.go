@@ -26,6 +26,7 @@ url = %q
 bind_dn = %q
 bind_password_file = %q
 people_base = %q
+ca_file = %q
 [mail]
 transport = %q
 smtp_url = %q
@@ -33,7 +34,7 @@ from = %q
 [activation]
 public_host = %q
 public_port = %d
-`, c.SSH.Listen, c.SSH.HostKey, c.Storage.Path, c.LDAP.URL, c.LDAP.BindDN, c.LDAP.BindPasswordFile, c.LDAP.PeopleBase,
+`, c.SSH.Listen, c.SSH.HostKey, c.Storage.Path, c.LDAP.URL, c.LDAP.BindDN, c.LDAP.BindPasswordFile, c.LDAP.PeopleBase, c.LDAP.CAFile,
 		c.Mail.Transport, c.Mail.SMTPURL, c.Mail.From, c.Activation.PublicHost, c.Activation.PublicPort)
 	path := filepath.Join(h.dir, fmt.Sprintf("activated-%d.toml", len(text)))
 	must(h.t, os.WriteFile(path, []byte(text), 0o600))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"activated/flow"
+	"activated/internal/sanitize"
 )
 
 // Langs are the supported languages, default first.
@@ -76,17 +77,16 @@ func Error(lang string, err error, restart string) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &rl):
-		return T(lang, "err.ratelimit", rl.Wait.Round(time.Second).String())
+		if rl.Mails {
+			return T(lang, "err.ratelimit.mails", Wait(lang, rl.Wait))
+		}
+		return T(lang, "err.ratelimit", Wait(lang, rl.Wait))
 	case errors.As(err, &pr):
 		return passwordRefused(lang, pr)
 	case errors.Is(err, flow.ErrMisconfigured):
-		// Before ErrUnavailable, which may wrap it too: waiting will not help.
-		s := T(lang, "err.misconfigured")
-		var hd *flow.HelpdeskError
-		if errors.As(err, &hd) && hd.Contact != "" {
-			s += " " + T(lang, "err.helpdesk", hd.Contact)
-		}
-		return s
+		// Before ErrUnavailable, which may wrap it too: waiting will not
+		// help. (A dead end: the front ends add the helpdesk.)
+		return T(lang, "err.misconfigured")
 	}
 	for _, e := range []struct {
 		err error
@@ -102,8 +102,11 @@ func Error(lang string, err error, restart string) string {
 		{flow.ErrClosed, "err.closed"},
 		{flow.ErrOrder, "err.order"},
 		{flow.ErrNotAccepted, "err.charter"},
+		{flow.ErrAddressCharacters, "err.address.characters"},
 		{flow.ErrInvalidAddress, "err.address"},
+		{flow.ErrRedirectLoop, "err.address.own"},
 		{flow.ErrInvalidLogin, "err.login"},
+		{flow.ErrLoginIsCode, "err.login.code"},
 		{flow.ErrPasswordPolicy, "err.password.policy"},
 		{flow.ErrUnavailable, "err.unavailable"},
 		{flow.ErrAlreadyActivated, "err.activated"},
@@ -166,4 +169,53 @@ func StepIndicator(lang string, s flow.Step) string {
 		return T(lang, "step.indicator.done")
 	}
 	return T(lang, "step.indicator", int(s), flow.TotalSteps)
+}
+
+// Say is a step's sentence in lang; host and port make the "ssh CODE@host"
+// command the sentence may carry. A key with a variant for the mode
+// (key+"."+mode, e.g. "charter.intro.plain") uses it.
+func Say(lang, mode string, s flow.Sentence, host string, port int) string {
+	key := s.Key
+	if _, ok := catalogues[lang][key+"."+mode]; ok && mode != "" {
+		key += "." + mode
+	}
+	switch {
+	case s.Command:
+		return T(lang, key, Command(T(lang, "code.user"), host, port))
+	case s.Arg != "":
+		return T(lang, key, sanitize.Text(s.Arg))
+	}
+	return T(lang, key)
+}
+
+// Ended is the sentence of a session the user left: how to come back, with
+// the code from the mail once one was sent (sent), else from the start.
+func Ended(lang string, sent bool, host string, port int) string {
+	user := "activate"
+	if sent {
+		user = T(lang, "code.user")
+	}
+	return T(lang, "session.ended", Command(user, host, port))
+}
+
+// Wait is a waiting time in words, rounded up: "58 minutes", "40 seconds".
+func Wait(lang string, d time.Duration) string {
+	switch {
+	case d <= 59*time.Second:
+		return T(lang, "wait.seconds", max(1, int((d+time.Second-1)/time.Second)))
+	case d <= time.Minute:
+		return T(lang, "wait.minute")
+	}
+	return T(lang, "wait.minutes", int((d+time.Minute-1)/time.Minute))
+}
+
+// Explain is Error, followed on a dead end (flow.DeadEnd) by a line
+// saying who to ask for help when a helpdesk is configured. Each line is
+// sanitized.
+func Explain(lang string, err error, restart, helpdesk string) string {
+	s := sanitize.Text(Error(lang, err, restart))
+	if helpdesk != "" && flow.DeadEnd(err) {
+		s += "\n" + sanitize.Text(T(lang, "helpdesk", helpdesk))
+	}
+	return s
 }

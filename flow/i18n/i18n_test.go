@@ -32,8 +32,8 @@ func TestErrorSentences(t *testing.T) {
 	restart := Command("activate", "activate.example.org", 22)
 	errs := []error{
 		flow.ErrCodeWrong, flow.ErrCodeExpired, flow.ErrCodeUsed, flow.ErrCodeSuperseded, flow.ErrCodeRevoked,
-		flow.ErrCodeFinished, flow.ErrBusy, flow.ErrClosed, flow.ErrOrder, flow.ErrNotAccepted, flow.ErrInvalidAddress,
-		flow.ErrInvalidLogin, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrMisconfigured, flow.ErrAlreadyActivated,
+		flow.ErrCodeFinished, flow.ErrBusy, flow.ErrClosed, flow.ErrOrder, flow.ErrNotAccepted, flow.ErrInvalidAddress, flow.ErrAddressCharacters,
+		flow.ErrInvalidLogin, flow.ErrLoginIsCode, flow.ErrPasswordPolicy, flow.ErrUnavailable, flow.ErrMisconfigured, flow.ErrAlreadyActivated,
 		&flow.RateLimitError{Wait: 90 * time.Second}, &flow.PasswordRefusedError{Reason: "too short"},
 		fmt.Errorf("wrapped: %w", flow.ErrCodeExpired), errors.New("boom"),
 	}
@@ -138,9 +138,27 @@ func TestMisconfiguredIsNotAnOutage(t *testing.T) {
 		if strings.Contains(s, "encrypted") {
 			t.Errorf("%s: the user reads the log's details: %q", lang, s)
 		}
-		hd := &flow.HelpdeskError{Contact: "helpdesk@example.org", Err: err}
-		if s := Error(lang, hd, ""); !strings.Contains(s, "helpdesk@example.org") || !strings.HasPrefix(s, T(lang, "err.misconfigured")) {
-			t.Errorf("%s with a helpdesk: %q", lang, s)
+	}
+}
+
+// The mail limit speaks of mails and of minutes, not of attempts and
+// "57m58s"; dead ends give the helpdesk, other errors do not.
+func TestMailLimitAndHelpdesk(t *testing.T) {
+	err := &flow.RateLimitError{Wait: 57*time.Minute + 58*time.Second, Mails: true}
+	got := Explain("en", err, "ssh activate@host", "Call 1234")
+	want := T("en", "err.ratelimit.mails", "58 minutes") + "\n" + T("en", "helpdesk", "Call 1234")
+	if got != want {
+		t.Errorf("mail limit: %q, want %q", got, want)
+	}
+	if got := Error("fr", &flow.RateLimitError{Wait: 40 * time.Second}, ""); got != T("fr", "err.ratelimit", "40 secondes") {
+		t.Errorf("attempts: %q", got)
+	}
+	for _, e := range []error{flow.ErrCodeRevoked, flow.ErrCodeExpired, flow.ErrUnavailable, flow.ErrClosed} {
+		if got := Explain("fr", e, "x", "Call 1234"); !strings.HasSuffix(got, "\nAssistance : Call 1234") {
+			t.Errorf("%v: no helpdesk in %q", e, got)
 		}
+	}
+	if got := Explain("en", flow.ErrCodeWrong, "x", "Call 1234"); strings.Contains(got, "1234") {
+		t.Errorf("a typo is no dead end: %q", got)
 	}
 }

@@ -59,6 +59,7 @@ type run struct {
 	x        *flow.Session
 	login    string
 	pwWarned bool
+	show     func() // prints the current step again (after !fr / !en)
 }
 
 // Run drives the whole procedure on rw until it is done, the user quits,
@@ -76,7 +77,6 @@ func Run(ctx context.Context, svc *flow.Service, rw io.ReadWriter, opts Options)
 	}
 	r.lang = i18n.Pick(opts.Client.Lang, cfg.DefaultLang)
 	r.client.Actor = cmp.Or(r.client.Actor, "user")
-	r.client.Lang = ""
 	if opts.Client.Lang != "" {
 		r.client.Lang = r.lang
 	}
@@ -94,14 +94,16 @@ func Run(ctx context.Context, svc *flow.Service, rw io.ReadWriter, opts Options)
 
 func (r *run) procedure() error {
 	if r.opts.Code != "" {
-		err := r.open(r.opts.Code)
-		switch {
+		switch err := r.open(r.opts.Code); {
 		case r.ctx.Err() != nil:
 			return r.ctx.Err()
-		case errors.Is(err, flow.ErrCodeFinished), errors.Is(err, flow.ErrBusy):
+		case flow.OpenEnds(err):
 			return err
 		case err != nil:
-			r.fail(err) // then start over at the login prompt
+			r.fail(err) // then ask for the code, as the TUI does
+			if err := r.codeStep(); err != nil && !errors.Is(err, errBack) {
+				return err
+			}
 		}
 	}
 	for r.x == nil {
@@ -121,14 +123,11 @@ func (r *run) end(err error) error {
 	case err == nil:
 		return r.werr
 	case errors.Is(err, errQuit), errors.Is(err, io.EOF):
-		r.line(r.t("session.ended"))
+		r.line(i18n.Ended(r.lang, r.login != "", r.opts.PublicHost, r.opts.PublicPort))
 		return nil
 	case r.ctx.Err() != nil && errors.Is(err, r.ctx.Err()):
 		return err
-	case errors.Is(err, flow.ErrClosed):
-		r.line(r.t("err.closed"))
-		return nil
-	case over(err):
+	case flow.OpenEnds(err), r.x != nil && r.x.Ends(err):
 		r.fail(err)
 		return nil
 	}
@@ -136,35 +135,14 @@ func (r *run) end(err error) error {
 	return err
 }
 
-// over tells whether err says the dossier can go no further.
-func over(err error) bool {
-	for _, e := range []error{flow.ErrCodeExpired, flow.ErrCodeRevoked, flow.ErrCodeFinished, flow.ErrAlreadyActivated, flow.ErrBusy} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-// open opens the dossier of code and settles the language: the client's
-// LANG or the user's switch wins, else the language saved in the dossier.
+// open opens the dossier of code (for the login typed at step 1, if any);
+// the session settles the language.
 func (r *run) open(code string) error {
-	x, err := r.svc.Open(r.ctx, code, r.client)
+	x, err := r.svc.OpenFor(r.ctx, r.login, code, r.client)
 	if err != nil {
 		return err
 	}
-	r.x = x
-	r.login = x.Login()
-	d, err := x.Dossier()
-	if err != nil {
-		return fmt.Errorf("read dossier: %w", err)
-	}
-	switch {
-	case r.client.Lang == "" && d.Lang != "":
-		r.lang = i18n.Pick(d.Lang, r.lang)
-	case r.client.Lang != "" && d.Lang != r.client.Lang:
-		_ = x.SetLang(r.client.Lang) // only the language of later mails
-	}
+	r.x, r.login, r.lang = x, x.Login(), x.Lang()
 	return nil
 }
 
@@ -176,93 +154,72 @@ func (r *run) op(err error) error {
 		return nil
 	case r.ctx.Err() != nil:
 		return r.ctx.Err()
-	case errors.Is(err, flow.ErrClosed):
-		return err
-	case over(err) && r.dossierOver():
+	case r.x.Ends(err):
 		return err
 	}
 	r.fail(err)
 	return errRetry
 }
 
-// dossierOver tells whether the open dossier is expired, revoked or active
-// (rather than a typed code being so).
-func (r *run) dossierOver() bool {
-	if r.x == nil {
-		return true
-	}
-	d, err := r.x.Dossier()
-	if err != nil {
-		return true
-	}
-	st := d.StateAt(r.svc.Now())
-	return st == flow.StateExpired || st == flow.StateRevoked || st == flow.StateActivated
-}
-
-// steps runs the steps after the dossier is open, in the order
-// Dossier.Next gives, with !back showing an earlier step pre-filled.
+// steps runs the steps after the dossier is open, in the order flow gives,
+// with !back showing an earlier step pre-filled.
 func (r *run) steps() error {
-	var show flow.Step // an earlier step the user went back to
+	var want flow.Step // an earlier step the user went back to
 	for {
 		d, err := r.x.Dossier()
 		if err != nil {
 			return fmt.Errorf("read dossier: %w", err)
 		}
-		next := d.Next()
-		step := next
-		if show >= flow.StepCharter && show < next {
-			step = show
-		}
-		if step == flow.StepVerifyRedirect && next != flow.StepVerifyRedirect {
-			step = next // verified or no longer needed
-		}
+		step := d.Show(want)
+		v := r.svc.View(d, step)
+		r.show = func() { r.header(step); r.intro(v) }
+		r.show()
 		switch step {
 		case flow.StepCharter:
-			err = r.charter(d)
+			err = r.charter(v)
 		case flow.StepDirectory:
-			err = r.directory(d)
+			err = r.directory(v)
 		case flow.StepMailbox:
-			err = r.mailbox(d)
+			err = r.mailbox(v)
 		case flow.StepVerifyRedirect:
-			err = r.verify(d)
+			err = r.verify()
 		case flow.StepPassword:
-			err = r.password(d)
+			err = r.password(v)
 		case flow.StepDone:
-			r.done(d)
+			r.done(v)
 			return nil
 		default:
 			return fmt.Errorf("dossier %s at step %s: %w", r.login, step, flow.ErrOrder)
 		}
 		switch {
+		case errors.Is(err, errBack) && v.Back == 0:
+			r.line(r.t("err.order"))
+			want = step
 		case errors.Is(err, errBack):
-			show = back(step, &d)
+			want = v.Back
 		case err != nil:
 			return err
-		case step < next:
-			show = step + 1 // walk forward through the steps already done
 		default:
-			show = 0
+			if d, err = r.x.Dossier(); err != nil {
+				return fmt.Errorf("read dossier: %w", err)
+			}
+			want = d.After(step)
 		}
 	}
 }
 
-// back is the step before step ("Never back to login or code").
-func back(step flow.Step, d *flow.Dossier) flow.Step {
-	switch step {
-	case flow.StepPassword:
-		if d.NeedsRedirectVerification() && !d.RedirectVerified {
-			return flow.StepVerifyRedirect
+// intro prints the step's sentences.
+func (r *run) intro(v flow.StepView) {
+	for _, s := range v.Intro {
+		if l := i18n.Say(r.lang, "plain", s, r.opts.PublicHost, r.opts.PublicPort); l != "" {
+			r.line(l)
 		}
-		return flow.StepMailbox
-	case flow.StepCharter:
-		return flow.StepCharter
 	}
-	return step - 1
 }
 
 func (r *run) loginStep() error {
-	r.header(flow.StepLogin)
-	r.line(r.t("login.intro"))
+	r.show = func() { r.header(flow.StepLogin); r.intro(r.svc.View(flow.Dossier{}, flow.StepLogin)) }
+	r.show()
 	for {
 		s, err := r.ask(r.label("login.prompt"), false)
 		if errors.Is(err, errBack) {
@@ -287,11 +244,18 @@ func (r *run) loginStep() error {
 	}
 }
 
+// codeStep asks for the code; after step 1 it says one was mailed and
+// offers !resend.
 func (r *run) codeStep() error {
-	r.header(flow.StepRecoveryCode)
-	r.line(r.t("code.sent"))
-	r.line(r.t("code.later", i18n.Command(r.t("code.user"), r.opts.PublicHost, r.opts.PublicPort)))
-	r.line(r.t("plain.resend"))
+	v := r.svc.View(flow.Dossier{Login: r.login}, flow.StepRecoveryCode)
+	r.show = func() {
+		r.header(flow.StepRecoveryCode)
+		r.intro(v)
+		if r.login != "" {
+			r.line(r.t("plain.resend"))
+		}
+	}
+	r.show()
 	for {
 		s, err := r.ask(r.label("code.prompt"), false)
 		if err != nil {
@@ -302,6 +266,9 @@ func (r *run) codeStep() error {
 			r.line(r.t("plain.empty"))
 			continue
 		case "!renvoyer", "!resend":
+			if r.login == "" {
+				break
+			}
 			if err := r.svc.Begin(r.ctx, r.login, r.client); err != nil {
 				r.fail(err)
 			} else {
@@ -315,29 +282,23 @@ func (r *run) codeStep() error {
 			return nil
 		case r.ctx.Err() != nil:
 			return r.ctx.Err()
-		case errors.Is(err, flow.ErrCodeFinished):
+		case flow.OpenEnds(err):
 			return err
 		}
 		r.fail(err)
 	}
 }
 
-func (r *run) charter(d flow.Dossier) error {
-	r.header(flow.StepCharter)
-	r.line(r.t("charter.intro"))
+func (r *run) charter(v flow.StepView) error {
 	r.line("")
-	r.text(r.cfg.Charter)
+	r.text(v.Charter)
 	r.line("")
 	var def *bool
-	if !d.CharterAcceptedAt.IsZero() {
+	if v.Accepted {
 		def = ptr(true)
 	}
 	for {
 		ok, err := r.yesNo("charter.accept", def)
-		if errors.Is(err, errBack) {
-			r.line(r.t("err.order"))
-			continue
-		}
 		if err != nil {
 			return err
 		}
@@ -351,11 +312,10 @@ func (r *run) charter(d flow.Dossier) error {
 	}
 }
 
-func (r *run) directory(d flow.Dossier) error {
-	r.header(flow.StepDirectory)
+func (r *run) directory(v flow.StepView) error {
 	var def *bool
-	if d.DirectoryChosen {
-		def = ptr(d.PublicDirectory)
+	if v.Chosen {
+		def = ptr(v.Public)
 	}
 	for {
 		public, err := r.yesNo("directory.question", def)
@@ -368,20 +328,11 @@ func (r *run) directory(d flow.Dossier) error {
 	}
 }
 
-func (r *run) mailbox(d flow.Dossier) error {
-	r.header(flow.StepMailbox)
-	if d.IsStaff(r.cfg.StaffAffiliations) {
-		r.line(r.t("mailbox.staff"))
-	}
+func (r *run) mailbox(v flow.StepView) error {
 	var redirectDef *bool
-	if d.MailboxChosen {
-		redirectDef = ptr(d.Redirect != "")
+	if v.Redirect {
+		redirectDef = ptr(true)
 	}
-	addrDef := d.Redirect
-	if addrDef == "" && len(d.RecoveryMails) > 0 {
-		addrDef = d.RecoveryMails[0]
-	}
-	keepDef := !d.MailboxChosen || d.Redirect == "" || d.KeepCopy
 	for {
 		redirect, keep := "", false
 		yes, err := r.yesNo("mailbox.redirect", redirectDef)
@@ -389,20 +340,25 @@ func (r *run) mailbox(d flow.Dossier) error {
 			return err
 		}
 		if yes {
-			if redirect, err = r.address(addrDef); err != nil {
+			if redirect, err = r.address(v.Address); err != nil {
 				return err
 			}
-			probe := d
-			probe.Redirect = redirect
-			if probe.NeedsRedirectVerification() {
+			if v.NeedsVerification(redirect) {
 				r.line(r.t("mailbox.verify"))
 			}
-			if keep, err = r.yesNo("mailbox.keep", &keepDef); err != nil {
-				return err
+			if v.KeepOffered {
+				if keep, err = r.yesNo("mailbox.keep", &v.KeepCopy); err != nil {
+					return err
+				}
 			}
 		}
 		if err := r.op(r.x.ChooseMailbox(redirect, keep)); err != errRetry {
 			return err
+		}
+		// Refused: ask again with what was just typed as the defaults.
+		redirectDef, v.Redirect, v.KeepCopy = ptr(yes), yes, keep
+		if yes {
+			v.Address = redirect
 		}
 	}
 }
@@ -436,9 +392,7 @@ func (r *run) address(def string) (string, error) {
 	}
 }
 
-func (r *run) verify(d flow.Dossier) error {
-	r.header(flow.StepVerifyRedirect)
-	r.line(r.t("verify.sent", sanitize.Text(d.Redirect)))
+func (r *run) verify() error {
 	r.line(r.t("plain.resend"))
 	for {
 		s, err := r.ask(r.label("verify.prompt"), false)
@@ -464,13 +418,11 @@ func (r *run) verify(d flow.Dossier) error {
 	}
 }
 
-func (r *run) password(d flow.Dossier) error {
-	r.header(flow.StepPassword)
-	if !d.PasswordSet.IsZero() {
+func (r *run) password(v flow.StepView) error {
+	if v.Saved {
 		return r.complete()
 	}
-	r.line(r.t("pw.intro"))
-	for _, rule := range r.x.CheckPassword("").Rules {
+	for _, rule := range v.Rules {
 		r.line("- " + i18n.RuleText(r.lang, rule.Rule, r.cfg.Password))
 	}
 	if !r.opts.PTY && !r.pwWarned {
@@ -530,10 +482,13 @@ func (r *run) complete() error {
 	}
 }
 
-func (r *run) done(d flow.Dossier) {
-	r.header(flow.StepDone)
-	r.line(r.t("done.title"))
-	r.line(r.t("done.login", sanitize.Text(d.Login)))
+// done is the last screen; its first sentence (the title) is printed by
+// intro already.
+func (r *run) done(v flow.StepView) {
+	r.line(r.t("done.login", sanitize.Text(v.Login)))
+	if name := sanitize.Text(v.Name); name != "" {
+		r.line(r.t("done.name", name))
+	}
 	if len(r.opts.Services) > 0 {
 		r.line(r.t("done.services"))
 		for _, s := range r.opts.Services {
@@ -568,6 +523,9 @@ func (r *run) ask(prompt func() string, secret bool) (string, error) {
 		switch cmd := strings.ToLower(strings.TrimSpace(s)); cmd {
 		case "!fr", "!en":
 			r.setLang(cmd[1:])
+			if r.show != nil {
+				r.show()
+			}
 			continue
 		case "?", "!aide", "!help":
 			r.line(r.t("plain.help"))
@@ -629,20 +587,22 @@ func (r *run) label(key string) func() string {
 
 // fail prints the sentence for err.
 func (r *run) fail(err error) {
-	restart := i18n.Command("activate", r.opts.PublicHost, r.opts.PublicPort)
-	r.line(sanitize.Text(i18n.Error(r.lang, err, restart)))
+	for l := range strings.SplitSeq(i18n.Explain(r.lang, err, r.restart(), r.cfg.Helpdesk), "\n") {
+		r.line(l)
+	}
 }
+
+func (r *run) restart() string { return i18n.Command("activate", r.opts.PublicHost, r.opts.PublicPort) }
 
 func (r *run) header(s flow.Step) {
 	r.line("")
 	r.line(i18n.StepIndicator(r.lang, s) + " — " + i18n.StepTitle(r.lang, s))
 }
 
-// text prints a Markdown document as it is, line by line, sanitized.
+// text prints a Markdown document as clean text, line by line.
 func (r *run) text(md []byte) {
-	s := strings.TrimRight(strings.ReplaceAll(string(md), "\r\n", "\n"), "\n \t")
-	for l := range strings.SplitSeq(s, "\n") {
-		r.line(sanitize.Text(strings.ReplaceAll(l, "\t", "    ")))
+	for _, l := range mdText(md) {
+		r.line(l)
 	}
 }
 

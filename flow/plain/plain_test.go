@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	}
 	dir := flowtest.NewDirectory(
 		flow.Account{DN: "uid=alice,ou=people,dc=example,dc=org", Login: "alice", GivenName: "Alice", Surname: "Martin",
-			DisplayName: "Alice \u202eMartin", RecoveryMails: []string{"alice.perso@example.net"}, Affiliations: []string{"staff"}},
+			DisplayName: "Alice \u202eMartin", Mail: "alice.martin@univ.example.org", RecoveryMails: []string{"alice.perso@example.net"}, Affiliations: []string{"staff"}},
 		flow.Account{DN: "uid=carol,ou=people,dc=example,dc=org", Login: "carol", GivenName: "Carol", Surname: "Durand",
 			RecoveryMails: []string{"carol@example.net"}, Affiliations: []string{"student"}},
 	)
@@ -515,7 +515,7 @@ func TestResumeWithCode(t *testing.T) {
 	tm.answer("J'ai lu et j'accepte la charte informatique (o/n)> ", "o\n")
 	tm.answer("Souhaitez-vous apparaître dans l'annuaire public de l'établissement ? (o/n)> ", "oui\n")
 	tm.answer("Rediriger mes mails vers une adresse externe (o/n)> ", "\x04")
-	tm.expect("Session terminée.")
+	tm.expect("Session terminée ; rien n'est perdu. Pour revenir : ssh -p 2222 CODE@activate.example.org")
 	tm.end()
 	if e.svc.Busy("alice") {
 		t.Fatal("session left open after Ctrl+D")
@@ -532,7 +532,7 @@ func TestResumeWithCode(t *testing.T) {
 	tm.answer("Souhaitez-vous apparaître dans l'annuaire public de l'établissement ? (o/n) [o]> ", "\n")
 	tm.expect("Étape 5 sur 7 — Messagerie universitaire")
 	tm.answer("Rediriger mes mails vers une adresse externe (o/n)> ", "\x03")
-	tm.expect("Session terminée.")
+	tm.expect("Session terminée ; rien n'est perdu. Pour revenir : ssh -p 2222 CODE@activate.example.org")
 	out := tm.end()
 	if strings.Contains(out, "Étape 3 sur 7") || strings.Contains(out, "Étape 1 sur 7") {
 		t.Fatalf("resume did not land on the saved step:\n%s", out)
@@ -548,7 +548,8 @@ func TestCodeFromUserNameWrongOrExpired(t *testing.T) {
 	opts.Code = "ZZZZ-ZZZZ-ZZZZ-ZZZZ"
 	tm := e.start(opts)
 	tm.expect("Ce code est incorrect.")
-	tm.answer("Identifiant> ", "\x04") // then the login prompt
+	tm.answer("Code reçu par mail> ", "!retour\n") // asked again, as in the TUI; back leads to the login prompt
+	tm.answer("Identifiant> ", "\x04")
 	tm.end()
 
 	if err := e.svc.Begin(context.Background(), "carol", flow.Client{Remote: "192.0.2.9:1"}); err != nil {
@@ -560,6 +561,7 @@ func TestCodeFromUserNameWrongOrExpired(t *testing.T) {
 	opts.Code = code
 	tm = e.start(opts)
 	tm.expect("This code has expired (it was valid until 23:59). To get a new one: ssh -p 2222 activate@activate.example.org")
+	tm.answer("Code from the mail> ", "!back\n")
 	tm.answer("Login> ", "carol\n")
 	tm.answer("Code from the mail> ", code+"\n") // the old one, typed
 	tm.expect("This code was replaced by a newer one")
@@ -601,7 +603,7 @@ func TestLanguageSwitch(t *testing.T) {
 	tm = e.start(opts)
 	tm.expect("Step 4 of 7 — Public directory")
 	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "\x04")
-	tm.expect("Session ended.")
+	tm.expect("Session ended; nothing is lost. Come back with: ssh -p 2222 CODE@activate.example.org")
 	tm.end()
 }
 
@@ -694,6 +696,7 @@ func TestBusyAndContext(t *testing.T) {
 	opts.Code = code
 	tm2 := e.start(opts)
 	tm2.expect("This dossier is open in another session.")
+	tm2.answer("Code from the mail> ", "\x04") // asked again: once the other session ends, the same code opens it
 	tm2.end()
 
 	// Ending the context ends Run with ctx's error and frees the dossier.
@@ -722,8 +725,7 @@ func TestPasswordRefusedThenOutage(t *testing.T) {
 	tm.answer("I have read and accept the IT charter (y/n)> ", "y\r")
 	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\r")
 	tm.answer("Redirect my mail to an external address (y/n)> ", "y\r")
-	tm.answer("Redirect address [carol@example.net]> ", "\r") // the recovery address: no verification
-	tm.answer("Keep a copy in my university mailbox (strongly advised) (y/n) [y]> ", "n\r")
+	tm.answer("Redirect address [carol@example.net]> ", "\r") // the recovery address: no verification; no mailbox, so no copy to keep
 	tm.expect("Step 7 of 7 — Password")
 	const refused = "please refuse this Purple giraffe 88"
 	tm.answer("New password> ", refused+"\r")
@@ -804,5 +806,27 @@ func TestBackThroughSteps(t *testing.T) {
 	d := e.dossier("alice")
 	if !d.PublicDirectory || d.Redirect != "" || d.KeepCopy || d.Next() != flow.StepPassword {
 		t.Fatalf("dossier %+v", d)
+	}
+}
+
+// The charter step reads as plain-mode text: no Markdown marks, no box to
+// tick; !en prints the step again in English, not only its prompt.
+func TestCharterTextAndLanguageReprint(t *testing.T) {
+	e := newEnv(t)
+	tm := e.start(e.opts("fr", false))
+	tm.answer("Identifiant> ", "carol\n")
+	tm.answerFn("Code reçu par mail> ", func() string { return e.code("carol", flow.MailRecovery) + "\n" })
+	tm.expect("répondez o pour l'accepter")
+	tm.answer("J'ai lu et j'accepte la charte informatique (o/n)> ", "!en\n")
+	tm.expect("Step 3 of 7 — IT charter\nRead the institution's IT charter below, then answer y to accept it.\n")
+	tm.answer("I have read and accept the IT charter (y/n)> ", "\x04")
+	out := tm.end()
+	for _, bad := range []string{"# Charte", "cochez", "tick the box"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output has %q:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(out, "\nCharte informatique\n") {
+		t.Errorf("the charter's title is not a line of its own:\n%s", out)
 	}
 }

@@ -31,16 +31,17 @@ import (
 type Screen struct {
 	model tea.Model
 
-	mu      sync.Mutex // Close may come from another goroutine than draw
-	out     io.Writer
-	buf     bytes.Buffer // one update's bytes, written to out at once
-	scr     *uv.TerminalRenderer
-	cells   uv.ScreenBuffer
-	w, h    int
-	last    *tea.View // nil: nothing drawn yet
-	redraw  bool      // size or colours changed: draw even an equal view
-	closed  bool
-	profile colorprofile.Profile
+	mu         sync.Mutex // Close may come from another goroutine than draw
+	out        io.Writer
+	buf        bytes.Buffer // one update's bytes, written to out at once
+	scr        *uv.TerminalRenderer
+	w, h       int
+	last       *tea.View // nil: nothing drawn yet
+	lastHeight int       // of the frame last drawn, in rows
+	redraw     bool      // size or colours changed: draw even an equal view
+	told       bool      // a window size came since the start
+	closed     bool
+	profile    colorprofile.Profile
 }
 
 // NewScreen draws m on out, a terminal of width×height cells whose
@@ -56,7 +57,6 @@ func NewScreen(m tea.Model, out io.Writer, env []string, width, height int) *Scr
 	s.scr.SetMapNewline(true) // an SSH session's terminal maps \n to \r\n, as bubbletea assumes without a tty
 	s.scr.SetScrollOptim(true)
 	s.scr.Resize(s.w, s.h)
-	s.cells = uv.NewScreenBuffer(s.w, s.h)
 	return s
 }
 
@@ -99,7 +99,15 @@ func (s *Screen) Model() tea.Model { return s.model }
 func (s *Screen) resize(w, h int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.w, s.h = max(w, 1), max(h, 1)
+	w, h = max(w, 1), max(h, 1)
+	told := s.told
+	s.told = true
+	if !told && w == s.w && h == s.h { // bubbletea's report of the size the session started with
+		return
+	}
+	// A window change redraws everything, even at the same size: the
+	// terminal may have reflowed or scrolled what it showed.
+	s.w, s.h = w, h
 	s.scr.Erase()
 	s.scr.Resize(s.w, s.h)
 	s.redraw = true
@@ -177,25 +185,28 @@ func (s *Screen) draw() {
 		pre.WriteString(ansi.SetCursorStyle(st))
 	}
 
-	area := uv.Rect(0, 0, s.w, s.h)
+	// The new frame's cells live only while it is drawn: the renderer
+	// keeps its own copy of what the terminal shows, and an idle session
+	// need not hold two.
 	content := uv.NewStyledString(v.Content)
+	fh := s.h
 	if !v.AltScreen {
-		area.Max.Y = content.Height()
+		fh = content.Height()
 	}
 	if v.Content == "" {
-		area.Max.Y = 0
+		fh = 0
 	}
-	if area != s.cells.Bounds() {
+	if !first && fh != s.lastHeight {
 		s.scr.Erase()
-		s.cells.Touched = nil
-		s.cells.Resize(area.Dx(), area.Dy())
 	}
-	s.cells.Clear()
-	content.Draw(s.cells, s.cells.Bounds())
-	if fh := area.Dy(); fh > s.h { // taller than the window: keep the bottom
-		s.cells.Lines = s.cells.Lines[fh-s.h:]
+	s.lastHeight = fh
+	cells := uv.NewScreenBuffer(s.w, fh)
+	cells.Clear()
+	content.Draw(cells, cells.Bounds())
+	if fh > s.h { // taller than the window: keep the bottom
+		cells.Lines = cells.Lines[fh-s.h:]
 	}
-	s.scr.Render(s.cells.RenderBuffer)
+	s.scr.Render(cells.RenderBuffer)
 	if v.Cursor != nil {
 		s.scr.MoveTo(v.Cursor.X, v.Cursor.Y)
 	} else if x, y := s.scr.Position(); !v.AltScreen && x >= s.w-1 {
@@ -230,7 +241,7 @@ func (s *Screen) Close() {
 	}
 	s.closed = true
 	lv := s.last
-	s.scr.MoveTo(0, s.cells.Height()-1)
+	s.scr.MoveTo(0, min(s.lastHeight, s.h)-1)
 	_ = s.scr.Flush()
 	if lv.AltScreen {
 		s.buf.WriteString(ansi.ResetModeAltScreenSaveCursor)

@@ -38,38 +38,37 @@ func newInput(password bool, limit int) textinput.Model {
 	return in
 }
 
-// goStep shows the screen of step s, pre-filled from the dossier.
+// goStep shows the screen of step s, pre-filled from the view flow gives.
 func (m *model) goStep(s flow.Step) tea.Cmd {
 	m.step, m.err, m.note, m.focus = s, nil, "", 0
-	d := &m.d
+	d := m.d
+	if m.box.get() == nil { // steps 1 and 2: no dossier yet, only the typed login
+		d = flow.Dossier{Login: m.typed}
+	}
+	m.view = m.svc.View(d, s)
+	v := &m.view
 	var cmd tea.Cmd
 	switch s {
 	case flow.StepLogin:
 		m.code.SetValue("")
+		m.typed = ""
 		m.focusInputs(&m.login)
 	case flow.StepRecoveryCode:
 		m.focusInputs(&m.code)
 	case flow.StepCharter:
-		m.accepted = !d.CharterAcceptedAt.IsZero()
+		m.accepted = v.Accepted
 		m.charterWidth = 0 // render at the next fit
 	case flow.StepDirectory:
 		m.choice, m.confirmed = -1, false
-		if d.DirectoryChosen {
+		if v.Chosen {
 			m.choice, m.confirmed = 1, true
-			if d.PublicDirectory {
+			if v.Public {
 				m.choice = 0
 			}
 		}
 	case flow.StepMailbox:
-		m.redirect, m.keepCopy = d.Redirect != "", true
-		addr := d.Redirect
-		if d.MailboxChosen && d.Redirect != "" {
-			m.keepCopy = d.KeepCopy
-		}
-		if addr == "" && len(d.RecoveryMails) > 0 {
-			addr = d.RecoveryMails[0]
-		}
-		m.addr.SetValue(sanitize.Text(addr))
+		m.redirect, m.keepCopy = v.Redirect, v.KeepCopy
+		m.addr.SetValue(sanitize.Text(v.Address))
 		m.addr.CursorEnd()
 		m.focusInputs()
 	case flow.StepVerifyRedirect:
@@ -144,8 +143,7 @@ func (m *model) key(k tea.KeyPressMsg) tea.Cmd {
 			}
 			return nil
 		case "esc":
-			m.fromLogin = false
-			return m.goStep(flow.StepLogin)
+			return m.back()
 		}
 	case flow.StepCharter:
 		switch ks {
@@ -189,7 +187,7 @@ func (m *model) key(k tea.KeyPressMsg) tea.Cmd {
 				return m.sessionCmd(true, func(s *flow.Session) error { return s.ChooseDirectory(public) }, nil)
 			}
 		case "esc":
-			return m.goStep(flow.StepCharter)
+			return m.back()
 		}
 		return nil
 	case flow.StepMailbox:
@@ -204,7 +202,7 @@ func (m *model) key(k tea.KeyPressMsg) tea.Cmd {
 		case "ctrl+r":
 			return m.sessionCmd(true, (*flow.Session).ResendRedirect, func(d *doneMsg) { d.stay, d.note = true, "verify.resent" })
 		case "esc":
-			return m.goStep(flow.StepMailbox)
+			return m.back()
 		}
 	case flow.StepPassword:
 		return m.passwordKey(k)
@@ -217,13 +215,28 @@ func (m *model) key(k tea.KeyPressMsg) tea.Cmd {
 	return m.input(k)
 }
 
+// back shows the step Esc leads to, if any.
+func (m *model) back() tea.Cmd {
+	to := m.view.Back
+	if to == 0 {
+		return nil
+	}
+	if m.box.get() != nil {
+		to = m.d.Show(to)
+	}
+	return m.goStep(to)
+}
+
 // mailboxStops are the focus stops of the mailbox screen: the redirect box,
-// then, when it is ticked, the address and the keep-copy box.
+// then, when it is ticked, the address and the keep-copy box if offered.
 func (m *model) mailboxStops() int {
-	if m.redirect {
+	switch {
+	case !m.redirect:
+		return 1
+	case m.view.KeepOffered:
 		return 3
 	}
-	return 1
+	return 2
 }
 
 func (m *model) mailboxKey(k tea.KeyPressMsg) tea.Cmd {
@@ -236,7 +249,7 @@ func (m *model) mailboxKey(k tea.KeyPressMsg) tea.Cmd {
 		m.setMailboxFocus((m.focus + 1) % n)
 		return nil
 	case "esc":
-		return m.goStep(flow.StepDirectory)
+		return m.back()
 	case "enter":
 		addr := ""
 		if m.redirect {
@@ -245,7 +258,7 @@ func (m *model) mailboxKey(k tea.KeyPressMsg) tea.Cmd {
 				return nil
 			}
 		}
-		keepCopy := m.keepCopy
+		keepCopy := m.keepCopy && m.view.KeepOffered
 		return m.sessionCmd(true, func(s *flow.Session) error { return s.ChooseMailbox(addr, keepCopy) }, nil)
 	case "space":
 		switch m.focus {
@@ -270,10 +283,10 @@ func (m *model) setMailboxFocus(f int) {
 }
 
 func (m *model) passwordKey(k tea.KeyPressMsg) tea.Cmd {
-	retry := !m.d.PasswordSet.IsZero()
+	retry := m.view.Saved
 	switch k.String() {
 	case "esc":
-		return m.goStep(flow.StepMailbox)
+		return m.back()
 	case "enter":
 		if retry {
 			return m.finishCmd("")
@@ -310,78 +323,35 @@ func (m *model) finishCmd(pw string) tea.Cmd {
 
 // Screen bodies.
 
+// intro draws the step's sentences from the view.
+func (m *model) intro(b *builder, st lipgloss.Style) {
+	for _, x := range m.view.Intro {
+		b.para(i18n.Say(m.lang, "", x, m.opts.PublicHost, m.opts.PublicPort), st)
+		b.gap()
+	}
+}
+
 func (m *model) body(b *builder) {
 	t := func(key string, args ...any) string { return i18n.T(m.lang, key, args...) }
+	v := &m.view
 	switch m.step {
-	case flow.StepLogin:
-		b.para(t("login.intro"), styleText)
-		b.gap()
-		b.input(t("login.prompt"), &m.login)
-	case flow.StepRecoveryCode:
-		if m.fromLogin {
-			b.para(t("code.sent"), styleText)
-			b.gap()
-			b.para(t("code.later", keep(i18n.Command(t("code.user"), m.opts.PublicHost, m.opts.PublicPort))), styleText)
-			b.gap()
-		}
-		b.input(t("code.prompt"), &m.code)
 	case flow.StepCharter:
 		if !m.charterBrief {
-			b.para(t("charter.intro"), styleText)
-			b.gap()
+			m.intro(b, styleText)
 		}
 		b.viewport(m.charter.View(), m.charter.Height())
 		b.gap()
 		b.item(true, box(m.accepted), t("charter.accept"))
-	case flow.StepDirectory:
-		b.para(t("directory.question"), styleText)
-		b.gap()
-		b.item(m.focus == 0, radio(m.choice == 0), t("directory.yes"))
-		b.item(m.focus == 1, radio(m.choice == 1), t("directory.no"))
-		b.gap()
-		b.item(m.focus == 2, box(m.confirmed), t("directory.confirm"))
-	case flow.StepMailbox:
-		if m.d.IsStaff(m.svc.Config().StaffAffiliations) {
-			b.para(t("mailbox.staff"), styleText)
-			b.gap()
-		}
-		b.item(m.focus == 0, box(m.redirect), t("mailbox.redirect"))
-		if m.redirect {
-			b.input(t("mailbox.address"), &m.addr)
-			b.item(m.focus == 2, box(m.keepCopy), t("mailbox.keep"))
-			if m.needsVerify() {
-				b.gap()
-				b.para(t("mailbox.verify"), styleText)
-			}
-		}
-	case flow.StepVerifyRedirect:
-		b.para(t("verify.sent", sanitize.Text(m.d.Redirect)), styleText)
-		b.gap()
-		b.input(t("verify.prompt"), &m.verify)
-	case flow.StepPassword:
-		if !m.d.PasswordSet.IsZero() {
-			b.para(t("pw.retry"), styleText)
-			return
-		}
-		b.para(t("pw.intro"), styleText)
-		b.gap()
-		b.input(t("pw.prompt"), &m.pw)
-		b.input(t("pw.confirm"), &m.pw2)
-		b.gap()
-		for _, r := range m.rules() {
-			mark := t("pw.ko")
-			if r.OK {
-				mark = t("pw.ok")
-			}
-			b.item(false, mark, i18n.RuleText(m.lang, r.Rule, m.svc.Config().Password))
-		}
-		b.keepVisible()
+		return
 	case flow.StepDone:
-		b.para(t("done.title"), styleTitle)
+		b.para(i18n.Say(m.lang, "", v.Intro[0], "", 0), styleTitle)
 		b.gap()
-		b.para(t("done.login", sanitize.Text(m.d.Login)), styleText)
-		if name := sanitize.Text(m.d.DisplayName); name != "" {
+		b.para(t("done.login", sanitize.Text(v.Login)), styleText)
+		if name := sanitize.Text(v.Name); name != "" {
 			b.para(t("done.name", name), styleText)
+		}
+		for _, x := range v.Intro[1:] {
+			b.para(i18n.Say(m.lang, "", x, "", 0), styleText)
 		}
 		if len(m.opts.Services) > 0 {
 			b.gap()
@@ -393,23 +363,58 @@ func (m *model) body(b *builder) {
 		b.gap()
 		b.para(t("done.notice"), styleText)
 		b.para(t("done.bye"), styleText)
+		return
+	}
+	m.intro(b, styleText)
+	switch m.step {
+	case flow.StepLogin:
+		b.input(t("login.prompt"), &m.login)
+	case flow.StepRecoveryCode:
+		b.input(t("code.prompt"), &m.code)
+	case flow.StepDirectory:
+		b.item(m.focus == 0, radio(m.choice == 0), t("directory.yes"))
+		b.item(m.focus == 1, radio(m.choice == 1), t("directory.no"))
+		b.gap()
+		b.item(m.focus == 2, box(m.confirmed), t("directory.confirm"))
+	case flow.StepMailbox:
+		b.item(m.focus == 0, box(m.redirect), t("mailbox.redirect"))
+		if m.redirect {
+			b.input(t("mailbox.address"), &m.addr)
+			if v.KeepOffered {
+				b.item(m.focus == 2, box(m.keepCopy), t("mailbox.keep"))
+			}
+			if v.NeedsVerification(m.addr.Value()) {
+				b.gap()
+				b.para(t("mailbox.verify"), styleText)
+			}
+		}
+	case flow.StepVerifyRedirect:
+		b.input(t("verify.prompt"), &m.verify)
+	case flow.StepPassword:
+		if v.Saved {
+			return
+		}
+		b.input(t("pw.prompt"), &m.pw)
+		b.input(t("pw.confirm"), &m.pw2)
+		b.gap()
+		for _, r := range m.rules() {
+			mark := t("pw.ko")
+			if r.OK {
+				mark = t("pw.ok")
+			}
+			b.item(false, mark, i18n.RuleText(m.lang, r.Rule, m.svc.Config().Password))
+		}
+		b.keepVisible()
 	}
 }
 
-// needsVerify tells whether the typed redirect differs from every recovery
-// address (the same rule as flow's, on the address being typed).
-func (m *model) needsVerify() bool {
-	d := flow.Dossier{Redirect: strings.TrimSpace(m.addr.Value()), RecoveryMails: m.d.RecoveryMails}
-	return d.NeedsRedirectVerification()
-}
-
-// rules is the checklist: the last verdict, or every rule unmet before the
-// first one arrives.
+// rules is the checklist: the last verdict, or the view's rules (all unmet)
+// before the first one arrives.
 func (m *model) rules() []flow.RuleResult {
 	if len(m.check.Rules) > 0 {
 		return m.check.Rules
 	}
-	return []flow.RuleResult{{Rule: flow.RuleMinLength}, {Rule: flow.RuleMaxLength}, {Rule: flow.RuleNoLogin}, {Rule: flow.RuleStrength}}
+	return m.view.Rules
 }
 
 // help lists the keys of the current screen.
@@ -430,7 +435,7 @@ func (m *model) help() []string {
 	case flow.StepVerifyRedirect:
 		h = []string{t("help.next"), t("help.resend"), t("help.back")}
 	case flow.StepPassword:
-		if m.d.PasswordSet.IsZero() {
+		if !m.view.Saved {
 			h = []string{t("help.tab")}
 		}
 		h = append(h, t("help.next"), t("help.back"))
@@ -459,7 +464,7 @@ func (m *model) errText(err error) string {
 	if le, ok := err.(localErr); ok {
 		return i18n.T(m.lang, string(le))
 	}
-	return sanitize.Text(i18n.Error(m.lang, err, m.restart()))
+	return i18n.Explain(m.lang, err, m.restart(), m.svc.Config().Helpdesk)
 }
 
 func (m *model) doneText() string {

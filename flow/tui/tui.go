@@ -7,7 +7,6 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"charm.land/bubbles/v2/textinput"
@@ -36,7 +35,7 @@ func New(svc *flow.Service, opts Options) (tea.Model, func()) {
 		lang = i18n.Pick("", svc.Config().DefaultLang)
 	}
 	m := &model{
-		svc: svc, opts: opts, ctx: ctx, box: &sessionBox{}, lang: lang,
+		svc: svc, opts: opts, ctx: ctx, box: &sessionBox{}, lang: lang, chosen: opts.Client.Lang,
 		width: 80, height: 24, step: flow.StepLogin, choice: -1,
 		login:  newInput(false, 64),
 		code:   newInput(false, 64),
@@ -52,8 +51,10 @@ func New(svc *flow.Service, opts Options) (tea.Model, func()) {
 		Down: newBinding("down"), Up: newBinding("up"),
 	}
 	m.login.Focus()
+	m.view = svc.View(flow.Dossier{}, flow.StepLogin)
 	if opts.Code != "" {
 		m.step = flow.StepRecoveryCode
+		m.view = svc.View(flow.Dossier{}, flow.StepRecoveryCode)
 		m.code.SetValue(opts.Code)
 		m.code.Focus()
 		m.busy = true
@@ -108,14 +109,16 @@ func (e localErr) Error() string { return string(e) }
 type (
 	beganMsg  struct{ err error }
 	openedMsg struct {
-		d   flow.Dossier
-		err error
+		d    flow.Dossier
+		lang string // the language the session shows
+		err  error
 	}
 	// doneMsg ends a session operation; d is the dossier read after it.
 	doneMsg struct {
 		d     flow.Dossier
 		dOK   bool
 		err   error
+		ends  bool   // err ends the session
 		stay  bool   // keep the current screen
 		note  string // catalogue key shown on success
 		quiet bool   // a background operation: errors other than the end of the session are dropped
@@ -134,9 +137,13 @@ type model struct {
 	ctx  context.Context
 	box  *sessionBox
 	lang string
+	// chosen is the language the user asked for: the client's LANG or F2;
+	// "" lets the dossier's saved language win once it is open.
+	chosen string
 
 	width, height int
 	step          flow.Step
+	view          flow.StepView
 	d             flow.Dossier
 	busy          bool
 	finishing     bool   // the busy operation is Finish
@@ -147,7 +154,7 @@ type model struct {
 
 	login, code, addr, verify, pw, pw2 textinput.Model
 	focus                              int
-	fromLogin                          bool // step 2 reached from the login screen
+	typed                              string // the login typed at step 1
 
 	charter      viewport.Model
 	charterWidth int  // width the charter text was rendered at
@@ -159,6 +166,7 @@ type model struct {
 	keepCopy     bool
 	check        flow.PasswordCheck
 	checkSeq     int
+	pwWatch      *flow.PasswordWatch
 }
 
 func (m *model) Init() tea.Cmd {
@@ -185,7 +193,7 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		switch msg.String() {
 		case "ctrl+c":
-			return m.quit(i18n.T(m.lang, "session.ended"))
+			return m.quit(i18n.Ended(m.lang, m.typed != "" || m.box.get() != nil || m.opts.Code != "", m.opts.PublicHost, m.opts.PublicPort))
 		case "f2", "ctrl+t":
 			return m.switchLang()
 		}
@@ -205,15 +213,17 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		m.code.SetValue("")
-		m.fromLogin = true
 		return m.goStep(flow.StepRecoveryCode)
 	case openedMsg:
 		m.busy = false
+		if flow.OpenEnds(msg.err) {
+			return m.quit(m.errText(msg.err))
+		}
 		if msg.err != nil {
 			m.err = msg.err
 			return nil
 		}
-		m.d = msg.d
+		m.d, m.lang = msg.d, msg.lang
 		return tea.Batch(m.watch(), m.goStep(m.d.Next()))
 	case doneMsg:
 		return m.done(msg)
@@ -222,7 +232,7 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 			m.check = msg.check
 		}
 	case closedMsg:
-		return m.quit(i18n.T(m.lang, "err.closed"))
+		return m.quit(m.errText(flow.ErrClosed))
 	}
 	return nil
 }
@@ -234,9 +244,10 @@ func (m *model) done(msg doneMsg) tea.Cmd {
 	}
 	if msg.dOK {
 		m.d = msg.d
+		m.view = m.svc.View(m.d, m.step) // e.g. the password was taken, the rest failed
 	}
 	if msg.err != nil {
-		if final(msg.err) {
+		if msg.ends {
 			return m.quit(m.errText(msg.err))
 		}
 		if !msg.quiet {
@@ -251,13 +262,7 @@ func (m *model) done(msg doneMsg) tea.Cmd {
 		m.err, m.note = nil, msg.note
 		return nil
 	}
-	return m.goStep(m.d.Next())
-}
-
-// final tells whether err ends the session: nothing more can be done in it.
-func final(err error) bool {
-	return errors.Is(err, flow.ErrClosed) || errors.Is(err, flow.ErrCodeRevoked) ||
-		errors.Is(err, flow.ErrCodeExpired) || errors.Is(err, flow.ErrAlreadyActivated)
+	return m.goStep(m.d.After(m.step))
 }
 
 func (m *model) quit(text string) tea.Cmd {
@@ -270,6 +275,7 @@ func (m *model) quit(text string) tea.Cmd {
 
 func (m *model) switchLang() tea.Cmd {
 	m.lang = i18n.Other(m.lang)
+	m.chosen = m.lang
 	s := m.box.get()
 	if s == nil || m.quitting {
 		return nil
@@ -281,7 +287,7 @@ func (m *model) switchLang() tea.Cmd {
 // Commands. Each runs off the Update goroutine.
 
 func (m *model) beginCmd(login string) tea.Cmd {
-	m.busy, m.err, m.note = true, nil, ""
+	m.busy, m.err, m.note, m.typed = true, nil, "", login
 	svc, ctx, c := m.svc, m.ctx, m.opts.Client
 	c.Lang = m.lang
 	return func() tea.Msg { return beganMsg{svc.Begin(ctx, login, c)} }
@@ -289,17 +295,14 @@ func (m *model) beginCmd(login string) tea.Cmd {
 
 func (m *model) openCmd(code string) tea.Cmd {
 	m.busy, m.err, m.note = true, nil, ""
-	svc, ctx, c, box := m.svc, m.ctx, m.opts.Client, m.box
-	c.Lang = m.lang
+	svc, ctx, c, box, login := m.svc, m.ctx, m.opts.Client, m.box, m.typed
+	c.Lang = m.chosen
 	return func() tea.Msg {
-		s, err := svc.Open(ctx, code, c)
+		s, err := svc.OpenFor(ctx, login, code, c)
 		if err != nil {
 			return openedMsg{err: err}
 		}
 		d, err := s.Dossier()
-		if err == nil && d.Lang != c.Lang { // the language of the mails to come
-			err = s.SetLang(c.Lang)
-		}
 		if err != nil {
 			s.Close()
 			return openedMsg{err: err}
@@ -307,7 +310,7 @@ func (m *model) openCmd(code string) tea.Cmd {
 		if !box.set(s) {
 			return openedMsg{err: flow.ErrClosed}
 		}
-		return openedMsg{d: d}
+		return openedMsg{d: d, lang: s.Lang()}
 	}
 }
 
@@ -339,6 +342,7 @@ func (m *model) sessionCmd(busy bool, op func(*flow.Session) error, tweak func(*
 	return func() tea.Msg {
 		var msg doneMsg
 		msg.err = op(s)
+		msg.ends = s.Ends(msg.err)
 		var err error
 		msg.d, err = s.Dossier()
 		msg.dOK = err == nil
@@ -357,9 +361,17 @@ func (m *model) checkCmd() tea.Cmd {
 	if s == nil {
 		return nil
 	}
-	m.checkSeq++
-	seq, pw := m.checkSeq, m.pw.Value()
-	return func() tea.Msg { return checkMsg{seq, s.CheckPassword(pw)} }
+	// One check at a time per session, once the typing pauses, on the
+	// latest value (flow.PasswordWatch).
+	if m.pwWatch == nil {
+		m.pwWatch = s.WatchPassword()
+	}
+	seq, run := m.pwWatch.Set(m.pw.Value())
+	m.checkSeq = seq
+	if run == nil {
+		return nil
+	}
+	return func() tea.Msg { r := run(); return checkMsg{r.Seq, r.Check} }
 }
 
 func (m *model) tooSmall() bool { return m.width < minWidth || m.height < minHeight }

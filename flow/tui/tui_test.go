@@ -66,7 +66,7 @@ func newEnv(t *testing.T, accounts ...flow.Account) *env {
 		accounts = []flow.Account{{
 			DN: "uid=jdupont,ou=people,dc=example,dc=org", Login: "jdupont",
 			GivenName: "Jean", Surname: "Dupont", DisplayName: "Jean Dupont",
-			RecoveryMails: []string{"jean@example.net"}, Affiliations: []string{"staff"},
+			Mail: "jean.dupont@univ.example.org", RecoveryMails: []string{"jean@example.net"}, Affiliations: []string{"staff"},
 		}}
 	}
 	dir := flowtest.NewDirectory(accounts...)
@@ -127,12 +127,19 @@ type snapshot struct {
 	cursor   *tea.Cursor
 	vpHeight int // lines of the charter viewport
 	w, h     int
+
+	// For same_test.go: what the model holds, in both front ends' words.
+	ops                                        int    // operations answered
+	errText, final                             string // the error line, the sentence left at the end
+	def                                        string // the pre-filled choice (see plainDefault)
+	accepted, confirmed, redirect, keep, offer bool
 }
 
 // probe wraps the wizard and records a snapshot after every update, so a
 // test waits on what the user sees, without sleeping.
 type probe struct {
 	m       *model
+	ops     int
 	mu      sync.Mutex
 	snap    snapshot
 	changed chan struct{}
@@ -141,6 +148,14 @@ type probe struct {
 func (p *probe) Init() tea.Cmd { cmd := p.m.Init(); p.record(); return cmd }
 
 func (p *probe) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case beganMsg, openedMsg:
+		p.ops++
+	case doneMsg:
+		if !msg.quiet {
+			p.ops++
+		}
+	}
 	_, cmd := p.m.Update(msg)
 	p.record()
 	return p, cmd
@@ -151,7 +166,17 @@ func (p *probe) View() tea.View { return p.m.View() }
 func (p *probe) record() {
 	v := p.m.View()
 	s := snapshot{step: p.m.step, busy: p.m.busy, quitting: p.m.quitting, note: p.m.note,
-		check: p.m.check.OK(), raw: v.Content, text: ansi.Strip(v.Content), cursor: v.Cursor, vpHeight: p.m.charter.Height(), w: p.m.width, h: p.m.height}
+		check: p.m.check.OK(), raw: v.Content, text: ansi.Strip(v.Content), cursor: v.Cursor, vpHeight: p.m.charter.Height(), w: p.m.width, h: p.m.height,
+		ops: p.ops, final: p.m.final, accepted: p.m.accepted, confirmed: p.m.confirmed, redirect: p.m.redirect, keep: p.m.keepCopy, offer: p.m.view.KeepOffered}
+	if p.m.err != nil {
+		s.errText = p.m.errText(p.m.err)
+	}
+	switch p.m.step {
+	case flow.StepDirectory:
+		s.def = map[int]string{-1: "", 0: "yes", 1: "no"}[p.m.choice]
+	case flow.StepMailbox:
+		s.def = map[bool]string{true: "redirect", false: "no-redirect"}[p.m.redirect]
+	}
 	p.mu.Lock()
 	p.snap = s
 	p.mu.Unlock()
@@ -176,7 +201,7 @@ type harness struct {
 
 func (e *env) start(t *testing.T, opts Options, w, h int) *harness {
 	t.Helper()
-	if opts.Client.Lang == "" {
+	if opts.Client == (flow.Client{}) {
 		opts.Client = flow.Client{Remote: "192.0.2.1:1234", Actor: "user", Lang: "en"}
 	}
 	if opts.PublicHost == "" {
@@ -653,7 +678,7 @@ func TestQuitClosesSession(t *testing.T) {
 	}
 	h.send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*probe).m
-	if fm.final != i18n.T("en", "session.ended") {
+	if fm.final != i18n.Ended("en", true, "", 0) {
 		t.Fatalf("final text %q", fm.final)
 	}
 	cleanup()

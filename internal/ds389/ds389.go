@@ -17,6 +17,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -321,12 +323,25 @@ func (s *Server) prepare(tmpl string) error {
 		case strings.HasPrefix(line, "nsslapd-listenhost:"), strings.HasPrefix(line, "nsslapd-securelistenhost:"):
 			continue
 		}
+		// Small caches (dscreate sizes them for the machine: a 1.5 GB
+		// database cache is 90 MB of region files and seconds to start),
+		// and no fsync per write: a test server.
+		if k, _, ok := strings.Cut(line, ": "); ok && small[k] != "" {
+			line = k + ": " + small[k]
+		}
 		out = append(out, line)
 	}
 	if err := os.WriteFile(dsePath, []byte(strings.Join(out, "\n")), 0o600); err != nil {
 		return fmt.Errorf("ds389: %w", err)
 	}
 	return nil
+}
+
+// small are the tuning values of a test server.
+var small = map[string]string{
+	"nsslapd-cache-autosize": "0", "nsslapd-dbcachesize": "10485760",
+	"nsslapd-cachememsize": "10485760", "nsslapd-dncachememsize": "10485760",
+	"nsslapd-db-durable-transaction": "off",
 }
 
 // run starts ns-slapd in the foreground and waits until it answers.
@@ -390,6 +405,20 @@ func (s *Server) admin() (*ldap.Conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// DialTLS connects to LDAPSURL trusting CAFile; the caller closes it.
+func (s *Server) DialTLS() (*ldap.Conn, error) {
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ds389: no certificate in %s", s.CAFile)
+	}
+	return ldap.DialURL(s.LDAPSURL, ldap.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}),
+		ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}))
 }
 
 // Admin returns a connection bound as the Directory Manager; the caller

@@ -1,9 +1,6 @@
 package ds389
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"os"
 	"strings"
 	"testing"
 
@@ -18,15 +15,7 @@ func TestStart(t *testing.T) {
 	if !strings.HasPrefix(s.URL, "ldap://127.0.0.1:") || !strings.HasPrefix(s.LDAPSURL, "ldaps://localhost:") {
 		t.Errorf("URLs %s %s are not loopback", s.URL, s.LDAPSURL)
 	}
-	pem, err := os.ReadFile(s.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("no CA certificate")
-	}
-	c, err := ldap.DialURL(s.LDAPSURL, ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}))
+	c, err := s.DialTLS()
 	if err != nil {
 		t.Fatal(err)
 	}

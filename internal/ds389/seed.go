@@ -58,6 +58,11 @@ func (s *Server) seed(opts Options) error {
 	// activated's own rules judge strength; 389's default of 3 character
 	// categories would refuse passphrases (1 is its least).
 	policy.Replace("passwordMinCategories", []string{"1"})
+	// 389 refuses a password holding any passwordMinTokenLength characters
+	// of the entry's names and addresses; at its default of 3, "staple"
+	// is refused for sharing "ple" with "example.org". 6 still catches the
+	// names.
+	policy.Replace("passwordMinTokenLength", []string{"6"})
 	policy.Replace("passwordHistory", []string{"on"})
 	policy.Replace("passwordInHistory", []string{strconv.Itoa(slapd.PolicyInHistory)})
 	if err := c.Modify(policy); err != nil {

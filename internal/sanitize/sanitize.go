@@ -1,7 +1,8 @@
 // Package sanitize owns the cleaning of untrusted strings (names from LDAP,
 // typed addresses, anything a user or a directory controls) before they
 // reach a terminal or a log line: escape sequences are stripped, then every
-// control rune and bidi override is dropped.
+// control rune, format character (bidi overrides, zero-width characters),
+// default-ignorable code point and line separator is dropped.
 package sanitize
 
 import (
@@ -13,8 +14,10 @@ import (
 // Text returns s fit to print on one line of a terminal: ANSI/ECMA-48
 // escape sequences (CSI, OSC, DCS, SOS, PM, APC, in their 7-bit and 8-bit
 // forms, and two-byte ESC sequences) are removed whole, then control runes
-// (C0, DEL, C1, so also newlines and tabs), bidi embeddings, overrides,
-// isolates and marks are dropped. Invalid UTF-8 becomes U+FFFD.
+// (C0, DEL, C1, so also newlines and tabs) and every other rune Drop
+// names (format characters such as bidi controls and zero-width ones,
+// default-ignorable code points, U+2028, U+2029) are dropped. Invalid
+// UTF-8 becomes U+FFFD.
 func Text(s string) string {
 	if clean(s) {
 		return s
@@ -54,17 +57,20 @@ func clean(s string) bool {
 }
 
 // Drop tells whether Text drops the rune r wherever it stands: a control
-// rune (C0, DEL, C1) or an invisible bidi control. Line editors use it to
-// filter typed input one rune at a time.
+// rune (C0, DEL, C1); a format character (category Cf: bidi controls,
+// zero-width space and joiners U+200B–U+200D, word joiner U+2060, BOM
+// U+FEFF, soft hyphen U+00AD, tag characters U+E0000–U+E007F…); another
+// default-ignorable code point (Hangul fillers U+115F, U+1160, U+3164,
+// U+FFA0, combining grapheme joiner U+034F, variation selectors…); or the
+// line and paragraph separators U+2028, U+2029. All of these are invisible
+// or break a line, so a name or an address holding one could pass for
+// another. Line editors use Drop to filter typed input one rune at a time.
 func Drop(r rune) bool {
-	switch {
-	case unicode.IsControl(r): // C0, DEL, C1
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069,
-		r == 0x200e, r == 0x200f, r == 0x061c:
-		return true
+	if r < 0xa0 {
+		return r < 0x20 || r >= 0x7f // C0, DEL, C1
 	}
-	return false
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp,
+		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
 
 // escapeLen is the length of the escape sequence at the start of s (s[0]

@@ -29,6 +29,14 @@ func TestText(t *testing.T) {
 		{"trailing\x1b", "trailing"},
 		{"unterminated\x1b]0;title", "unterminated"},
 		{"csi cut\x1b[12", "csi cut"},
+		{"zero\u200bwidth\u200c\u200d\u2060\ufeffjoin", "zerowidthjoin"},
+		{"soft\u00adhyphen", "softhyphen"},
+		{"Jeanne\u2028Bcc\u2029x", "JeanneBccx"},
+		{"tag\U000E0041\U000E0064\U000E007Fs", "tags"},
+		{"hangul\u3164filler\u115f\u1160\uffa0", "hangulfiller"},
+		{"cgj\u034fvs\ufe0f\U000E0100", "cgjvs"},
+		{"mongolian\u180evowel", "mongolianvowel"},
+		{"Élodie Łukasz Ñandú 李 😀", "Élodie Łukasz Ñandú 李 😀"},
 	}
 	for _, c := range cases {
 		if got := Text(c.in); got != c.want {

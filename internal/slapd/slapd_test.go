@@ -1,4 +1,4 @@
-package slapd
+package slapd_test
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"activated/internal/slapd"
+	"activated/internal/slapd/slapdtest"
 )
 
 func bind(t *testing.T, url, dn, pw string) *ldap.Conn {
@@ -38,9 +41,9 @@ func entry(t *testing.T, c *ldap.Conn, dn string, attrs ...string) *ldap.Entry {
 }
 
 func TestSeed(t *testing.T) {
-	accounts := append(DemoAccounts(), Account{Login: "pactif", GivenName: "Paul", Surname: "Actif",
+	accounts := append(slapd.DemoAccounts(), slapd.Account{Login: "pactif", GivenName: "Paul", Surname: "Actif",
 		Affiliation: "employee", Active: true, Password: "initial-password-123", Mail: "paul.actif@example.org"})
-	s := StartT(t, accounts...)
+	s := slapdtest.Start(t, accounts...)
 	svc := bind(t, s.URL, s.ServiceDN, s.ServicePassword)
 
 	e := entry(t, svc, accounts[0].DN(), "*")
@@ -48,7 +51,7 @@ func TestSeed(t *testing.T) {
 		"uid": {"hmoreau"}, "cn": {"Hélène Moreau"}, "sn": {"Moreau"}, "givenName": {"Hélène"},
 		"displayName": {"Hélène Moreau"}, "mail": {"hmoreau@example.org"},
 		"supannMailPerso": {"helene.moreau@example.net"}, "eduPersonAffiliation": {"staff", "member"},
-		"eduPersonPrimaryAffiliation": {"staff"}, "supannRessourceEtat": {StatePending},
+		"eduPersonPrimaryAffiliation": {"staff"}, "supannRessourceEtat": {slapd.StatePending},
 		"objectClass": {"inetOrgPerson", "eduPerson", "supannPerson"},
 	}
 	for a, v := range want {
@@ -61,7 +64,7 @@ func TestSeed(t *testing.T) {
 	}
 
 	act := entry(t, svc, accounts[3].DN(), "*", "userPassword")
-	if got := act.GetAttributeValue("supannRessourceEtat"); got != StateActive {
+	if got := act.GetAttributeValue("supannRessourceEtat"); got != slapd.StateActive {
 		t.Errorf("active account state = %q", got)
 	}
 	if got := act.GetAttributeValue("mail"); got != "paul.actif@example.org" {
@@ -89,9 +92,9 @@ func TestSeed(t *testing.T) {
 }
 
 func TestPolicyAppliesToServiceAccount(t *testing.T) {
-	s := StartT(t, DemoAccounts()...)
+	s := slapdtest.Start(t, slapd.DemoAccounts()...)
 	svc := bind(t, s.URL, s.ServiceDN, s.ServicePassword)
-	dn := DemoAccounts()[1].DN()
+	dn := slapd.DemoAccounts()[1].DN()
 	_, err := svc.PasswordModify(ldap.NewPasswordModifyRequest(dn, "", "short-pw"))
 	if !ldap.IsErrorWithCode(err, ldap.LDAPResultConstraintViolation) {
 		t.Fatalf("short password: %v, want constraint violation", err)
@@ -108,8 +111,8 @@ func TestPolicyAppliesToServiceAccount(t *testing.T) {
 }
 
 func TestStopRestart(t *testing.T) {
-	s := StartT(t, DemoAccounts()...)
-	dn := DemoAccounts()[0].DN()
+	s := slapdtest.Start(t, slapd.DemoAccounts()...)
+	dn := slapd.DemoAccounts()[0].DN()
 	admin := bind(t, s.URL, s.AdminDN, s.AdminPassword)
 	m := ldap.NewModifyRequest(dn, nil)
 	m.Replace("description", []string{"survives a restart"})
@@ -142,7 +145,7 @@ func TestStopRestart(t *testing.T) {
 }
 
 func TestStartOwnTempDir(t *testing.T) {
-	s, err := Start(context.Background(), Options{})
+	s, err := slapd.Start(context.Background(), slapd.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +163,12 @@ func TestStartOwnTempDir(t *testing.T) {
 
 func TestStartErrors(t *testing.T) {
 	ctx := context.Background()
-	for name, accounts := range map[string][]Account{
+	for name, accounts := range map[string][]slapd.Account{
 		"no surname": {{Login: "x", GivenName: "X"}},
 		"no login":   {{GivenName: "X", Surname: "Y"}},
 		"twice":      {{Login: "x", GivenName: "X", Surname: "Y"}, {Login: "X", GivenName: "X", Surname: "Y"}},
 	} {
-		if s, err := Start(ctx, Options{Dir: t.TempDir(), Accounts: accounts}); err == nil {
+		if s, err := slapd.Start(ctx, slapd.Options{Dir: t.TempDir(), Accounts: accounts}); err == nil {
 			s.Stop()
 			t.Errorf("%s: Start succeeded", name)
 		}
@@ -177,7 +180,7 @@ func TestStartErrors(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	s, err := Start(ctx, Options{Dir: t.TempDir(), Port: port})
+	s, err := slapd.Start(ctx, slapd.Options{Dir: t.TempDir(), Port: port})
 	if err == nil {
 		s.Stop()
 		t.Fatalf("Start on a port in use succeeded")
@@ -186,7 +189,7 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	s, err := Start(context.Background(), Options{Dir: t.TempDir(), TLS: true})
+	s, err := slapd.Start(context.Background(), slapd.Options{Dir: t.TempDir(), TLS: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	tea "charm.land/bubbletea/v2"
+	"golang.org/x/text/unicode/norm"
 
 	"activated/flow"
 	"activated/internal/sanitize"
@@ -204,6 +206,8 @@ func (m *Model) listKey(s string) {
 		m.filter()
 	case "/":
 		m.searching = true
+		m.tab = 0 // a search looks through every state
+		m.filter()
 	case "esc":
 		m.search = ""
 		m.filter()
@@ -294,7 +298,7 @@ func (m *Model) run(act action, login string) tea.Cmd {
 			}
 			return doneMsg{text: login + ": revoked, codes ended"}
 		}
-		out, err := svc.Invite(ctx, login, true, client)
+		out, err := svc.Resend(ctx, login, client)
 		if err != nil {
 			return doneMsg{err: fmt.Errorf("resend %s: %w", login, err)}
 		}
@@ -350,13 +354,13 @@ func detailLines(st flow.Status, loc *time.Location) []string {
 // filter applies the tab and the search to all.
 func (m *Model) filter() {
 	keep := m.selected()
-	q := strings.ToLower(m.search)
+	q := fold(m.search)
 	m.rows = m.rows[:0]
 	for _, s := range m.all {
 		if m.tab > 0 && s.State != staff.States[m.tab-1] {
 			continue
 		}
-		if q != "" && !strings.Contains(s.Dossier.Login, q) && !strings.Contains(strings.ToLower(sanitize.Text(staff.Name(s.Dossier))), q) {
+		if q != "" && !strings.Contains(fold(s.Dossier.Login), q) && !strings.Contains(fold(sanitize.Text(staff.Name(s.Dossier))), q) {
 			continue
 		}
 		m.rows = append(m.rows, s)
@@ -365,6 +369,18 @@ func (m *Model) filter() {
 		m.cursor = i
 	}
 	m.clamp()
+}
+
+// fold is s as the search compares it: lower case, accents dropped
+// ("Hélène" → "helene").
+func fold(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		if !unicode.Is(unicode.Mn, r) {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
 }
 
 // clamp keeps the cursor, the list window and the detail scroll in range.

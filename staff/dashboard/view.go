@@ -124,14 +124,21 @@ func (m *Model) tabs() string {
 	return "◂ " + reversed.Render(" "+label(m.tab)+" ") + " ▸ tab"
 }
 
+// searchLine says what the search looks for and where: every state, or
+// the one tab chosen after it started.
 func (m *Model) searchLine() string {
+	where := "all states"
+	if m.tab > 0 {
+		where = string(staff.States[m.tab-1]) + " only"
+	}
+	label := "Search (" + where + "): "
 	switch {
 	case m.searching:
-		return "Search: " + m.search + reversed.Render(" ")
+		return label + m.search + reversed.Render(" ")
 	case m.search != "":
-		return "Search: " + m.search + faint.Render("  (/ edit, esc clear)")
+		return label + m.search + faint.Render("  (/ edit, esc clear)")
 	}
-	return faint.Render("/ search by login or name")
+	return faint.Render("/ search all states by login or name")
 }
 
 // columns is one row of the list (the column names when s is nil).

@@ -1,0 +1,158 @@
+package tui
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/vt"
+)
+
+// lines is a model that shows its lines on the alternate screen, with the
+// cursor after the last one, or a final text on the main screen once done.
+type lines struct {
+	text  []string
+	w, h  int
+	final string
+}
+
+func (l *lines) Init() tea.Cmd { return nil }
+
+func (l *lines) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		l.w, l.h = msg.Width, msg.Height
+	case string:
+		l.text = append(l.text, msg)
+	case []string:
+		l.text = msg
+	}
+	return l, nil
+}
+
+func (l *lines) View() tea.View {
+	if l.final != "" {
+		return tea.NewView(l.final + "\n")
+	}
+	v := tea.NewView(strings.Join(append(l.text, strings.Repeat("-", l.w)), "\n"))
+	v.AltScreen, v.WindowTitle = true, "title"
+	v.Cursor = tea.NewCursor(0, len(l.text))
+	return v
+}
+
+// screenOn returns a Screen drawing m on a terminal emulator of w×h and
+// the bytes written so far.
+func screenOn(m tea.Model, w, h int) (*Screen, *vt.Emulator, *bytes.Buffer) {
+	term := vt.NewEmulator(w, h) // Screen sends no queries: nothing to read back
+	var raw bytes.Buffer
+	return NewScreen(m, io.MultiWriter(onlcr{term}, &raw), []string{"TERM=xterm-256color"}, w, h), term, &raw
+}
+
+// onlcr maps \n to \r\n, as the SSH server's emulated PTY does.
+type onlcr struct{ w io.Writer }
+
+func (o onlcr) Write(p []byte) (int, error) {
+	_, err := o.w.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n")))
+	return len(p), err
+}
+
+func TestScreenDrawsAtOnceAndOnlyChanges(t *testing.T) {
+	m := &lines{text: []string{"first line"}}
+	s, term, raw := screenOn(m, 40, 10)
+	s.Init()
+	// Drawn at Init, with no frame tick: the first screen is there.
+	if got := term.String(); !strings.Contains(got, "first line") || !strings.Contains(got, strings.Repeat("-", 40)) {
+		t.Fatalf("after Init the screen shows:\n%s", got)
+	}
+	if !term.IsAltScreen() {
+		t.Error("the alternate screen is not on")
+	}
+	for _, seq := range []string{ansi.SetModeBracketedPaste, ansi.SetWindowTitle("title")} {
+		if !strings.Contains(raw.String(), seq) {
+			t.Errorf("no %q in the first frame", seq)
+		}
+	}
+
+	// A message that changes nothing writes nothing.
+	raw.Reset()
+	s.Update(tea.FocusMsg{})
+	s.Update(tea.KeyPressMsg{Code: 'x'})
+	if raw.Len() != 0 {
+		t.Errorf("an unchanged view wrote %q", raw.String())
+	}
+
+	// A new line is drawn at once, without redrawing the rest.
+	s.Update("second")
+	if got := term.String(); !strings.Contains(got, "first line\nsecond") {
+		t.Errorf("after an update the screen shows:\n%s", got)
+	}
+	if strings.Contains(raw.String(), "first line") {
+		t.Errorf("an update redrew the unchanged line: %q", raw.String())
+	}
+	if x, y := term.CursorPosition().X, term.CursorPosition().Y; x != 0 || y != 2 {
+		t.Errorf("cursor at %d,%d, want 0,2", x, y)
+	}
+}
+
+func TestScreenResizeRedraws(t *testing.T) {
+	m := &lines{text: []string{"hello"}}
+	s, term, raw := screenOn(m, 40, 10)
+	s.Init()
+	term.Resize(60, 12)
+	raw.Reset()
+	s.Update(tea.WindowSizeMsg{Width: 60, Height: 12})
+	if got := term.String(); !strings.Contains(got, strings.Repeat("-", 60)) || !strings.Contains(got, "hello") {
+		t.Errorf("after a resize the screen shows:\n%s", got)
+	}
+	if raw.Len() == 0 {
+		t.Error("a resize wrote nothing")
+	}
+}
+
+func TestScreenCloseRestoresTheTerminal(t *testing.T) {
+	m := &lines{text: []string{"hello"}}
+	s, term, raw := screenOn(m, 40, 10)
+	s.Init()
+	raw.Reset()
+	m.final = "Goodbye."
+	s.Update(nil)
+	if term.IsAltScreen() {
+		t.Error("the final text is still on the alternate screen")
+	}
+	if !strings.Contains(term.String(), "Goodbye.") {
+		t.Errorf("the final text is not shown:\n%s", term.String())
+	}
+	s.Close()
+	for _, seq := range []string{ansi.SetModeTextCursorEnable, ansi.ResetModeBracketedPaste, ansi.SetWindowTitle("")} {
+		if !strings.Contains(raw.String(), seq) {
+			t.Errorf("Close wrote no %q: %q", seq, raw.String())
+		}
+	}
+	raw.Reset()
+	s.Update("after")
+	if raw.Len() != 0 {
+		t.Errorf("drawn after Close: %q", raw.String())
+	}
+}
+
+// The window size bubbletea reports at start is the one the Screen was
+// made with: nothing is drawn again for it.
+func TestScreenSameSizeDrawsNothing(t *testing.T) {
+	m := &lines{text: []string{"hello"}}
+	s, _, raw := screenOn(m, 40, 10)
+	s.Init()
+	raw.Reset()
+	s.Update(tea.WindowSizeMsg{Width: 40, Height: 10})
+	if raw.Len() != 0 {
+		t.Errorf("the same size drew %d bytes: %q", raw.Len(), raw.String())
+	}
+	// A later window change redraws, even at the same size: the terminal
+	// may have reflowed what it showed.
+	s.Update(tea.WindowSizeMsg{Width: 40, Height: 10})
+	if !strings.Contains(raw.String(), "hello") {
+		t.Errorf("a window change did not redraw: %q", raw.String())
+	}
+}
