@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,8 +299,13 @@ func TestSystemdListener(t *testing.T) {
 	defer l.Close()
 	f, err := l.(*net.TCPListener).File()
 	must(t, err)
+	defer f.Close()
+	// systemdListener takes the descriptor it is given (closes it): give
+	// it one of its own, so f's own is not closed twice.
+	dup, err := syscall.Dup(int(f.Fd()))
+	must(t, err)
 	env := map[string]string{"LISTEN_PID": strconv.Itoa(os.Getpid()), "LISTEN_FDS": "1"}
-	got, err := systemdListener(func(k string) string { return env[k] }, os.Getpid(), f.Fd())
+	got, err := systemdListener(func(k string) string { return env[k] }, os.Getpid(), uintptr(dup))
 	if err != nil || got == nil {
 		t.Fatalf("with LISTEN_FDS=1: %v, %v", got, err)
 	}
