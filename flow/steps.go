@@ -218,10 +218,11 @@ func (x *Session) Ends(err error) bool {
 	return st == StateExpired || st == StateRevoked || st == StateActivated
 }
 
-// OpenEnds tells whether err, returned by Open or Begin, ends the session
-// before a dossier is open: nothing the user may type next can help.
+// OpenEnds tells whether err, returned by Open, ends the session before a
+// dossier is open: nothing the user may type next can help (the account
+// is active, or staff revoked the dossier: no new code will come).
 func OpenEnds(err error) bool {
-	return errors.Is(err, ErrCodeFinished)
+	return errors.Is(err, ErrCodeFinished) || errors.Is(err, ErrCodeRevoked)
 }
 
 func deadEnd(err error) bool {

@@ -104,7 +104,19 @@ func (s *Server) watch(sess *activeSession, conn gossh.Conn, done <-chan struct{
 			s.log.Info("ssh session idle", "remote", rec.remote, "after", s.cfg.IdleTimeout)
 			rec.setOutcome("idle")
 			lang := s.lang(sess)
-			s.sayThenClose(sess, conn, i18n.T(lang, "ssh.idle", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort)))
+			msg := i18n.T(lang, "ssh.idle", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort))
+			if quit := rec.quitter(); quit != nil {
+				// The wizard restores the terminal, then leaves msg on it.
+				quit(msg)
+				select {
+				case <-ctxDone:
+				case <-done:
+				case <-time.After(time.Second):
+				}
+				_ = conn.Close()
+				return
+			}
+			s.sayThenClose(sess, conn, msg)
 			return
 		}
 	}

@@ -38,6 +38,21 @@ type connRecord struct {
 	sessions int // session channels opened in all
 	outcome  string
 	done     map[string]bool // see once
+	// quit, when set, ends the session's full-screen program with a
+	// sentence, after it restores the terminal (see watch).
+	quit func(msg string)
+}
+
+func (r *connRecord) setQuit(f func(string)) {
+	r.mu.Lock()
+	r.quit = f
+	r.mu.Unlock()
+}
+
+func (r *connRecord) quitter() func(string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.quit
 }
 
 func recordOf(ctx ssh.Context) *connRecord {
@@ -118,7 +133,7 @@ type loggedConn struct {
 	closed  func() // called once, after the log line
 	once    sync.Once
 
-	heard   atomic.Bool  // a byte was received
+	heard   atomic.Int64 // UnixNano of the last byte received; 0: none yet
 	readErr atomic.Value // error: the last read's, when it failed
 	timer   atomic.Pointer[time.Timer]
 }
@@ -126,7 +141,7 @@ type loggedConn struct {
 func (c *loggedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.heard.Store(true)
+		c.heard.Store(time.Now().UnixNano())
 	}
 	if err != nil {
 		c.readErr.Store(err)
@@ -134,9 +149,9 @@ func (c *loggedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// evict closes a silent connection to make room for a new one.
+// evict closes a silent or stalled connection to make room for a new one.
 func (c *loggedConn) evict() {
-	c.rec.setOutcome("evicted-silent")
+	c.rec.setOutcome("evicted-idle")
 	_ = c.Close()
 }
 
@@ -144,7 +159,7 @@ func (c *loggedConn) evict() {
 // session yet.
 func (c *loggedConn) closeUnlessSession() {
 	if !c.rec.hasSessions() {
-		c.rec.setOutcome("no-session")
+		c.rec.setOutcome("no-session-timeout")
 		_ = c.Close()
 	}
 }
@@ -195,14 +210,18 @@ func (c *loggedConn) Close() error {
 func (c *loggedConn) cost(outcome string) time.Duration {
 	r := c.rec
 	switch {
-	case outcome == "no-session":
+	case outcome == "no-session-timeout":
 		return penaltyNoSession
+	case outcome == "no-session": // authenticated, then left: like leaving mid-handshake
+		return penaltyNoAuth
 	case r.authOK, outcome == "stopped":
 		return 0
-	case !c.heard.Load():
+	case c.heard.Load() == 0:
 		return penaltySilent
 	case r.explaining:
 		return 0 // told why it was refused: no further charge
+	case outcome == "evicted-idle":
+		return penaltySilent // spoke, then stalled the handshake
 	}
 	rerr, _ := c.readErr.Load().(error)
 	var ne net.Error

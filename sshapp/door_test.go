@@ -314,7 +314,7 @@ func TestAuthenticatedWithoutSessionClosed(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("a connection with no session was not closed")
 	}
-	waitFor(t, "the log line", func() bool { return strings.Contains(f.logs.String(), "outcome=no-session") })
+	waitFor(t, "the log line", func() bool { return strings.Contains(f.logs.String(), "outcome=no-session-timeout") })
 	// A connection that opens a session in time is kept.
 	busy := f.mustDial(t, "activate")
 	s, _, _ := loginPrompt(t, busy)

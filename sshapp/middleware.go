@@ -52,6 +52,22 @@ func say(sess ssh.Session, msg string) {
 	_, _ = io.WriteString(sess.Stderr(), msg)
 }
 
+// refusal is a refusal's message in the client's language or, when the
+// client sent no locale (Windows' OpenSSH, PuTTY), in every language, the
+// default first.
+func (s *Server) refusal(sess ssh.Session, msg func(lang string) string) string {
+	if clientLang(sess) != "" {
+		return msg(s.lang(sess))
+	}
+	out := msg(s.cfg.DefaultLang)
+	for _, l := range i18n.Langs {
+		if l != s.cfg.DefaultLang {
+			out = strings.TrimRight(out, "\r\n") + "\n\n" + msg(l)
+		}
+	}
+	return out
+}
+
 // fail tells the user msg and ends the session with status 1.
 func fail(sess ssh.Session, msg string) {
 	say(sess, msg)
@@ -99,7 +115,7 @@ func (s *Server) capacityMiddleware(next ssh.Handler) ssh.Handler {
 		if !s.slots.acquire() {
 			recordOf(sess.Context()).setOutcome("server-full")
 			s.log.Warn("ssh session refused: max sessions reached", "max", s.cfg.MaxSessions)
-			fail(sess, i18n.T(s.lang(sess), "ssh.busy"))
+			fail(sess, s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.busy") }))
 			return
 		}
 		defer s.slots.release()
@@ -115,10 +131,11 @@ func (s *Server) routeMiddleware(next ssh.Handler) ssh.Handler {
 			s.staffSession(sess, rec)
 		case userUnknown:
 			rec.setOutcome("explained")
-			lang := s.lang(sess)
-			fail(sess, i18n.T(lang, "username.unknown",
-				i18n.Command("activate", s.cfg.PublicHost, s.cfg.PublicPort),
-				i18n.Command(i18n.T(lang, "ssh.code"), s.cfg.PublicHost, s.cfg.PublicPort)))
+			fail(sess, s.refusal(sess, func(lang string) string {
+				return i18n.T(lang, "username.unknown",
+					i18n.Command("activate", s.cfg.PublicHost, s.cfg.PublicPort),
+					i18n.Command(i18n.T(lang, "ssh.code"), s.cfg.PublicHost, s.cfg.PublicPort))
+			}))
 		default:
 			next(sess)
 		}
@@ -135,7 +152,7 @@ func (s *Server) staffSession(sess ssh.Session, rec *connRecord) {
 	if !ok || s.staff == nil {
 		rec.setOutcome("staff-denied")
 		s.log.Warn("staff session refused: key not listed", "remote", rec.remote)
-		fail(sess, i18n.T(s.lang(sess), "ssh.denied"))
+		fail(sess, s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.denied") }))
 		return
 	}
 	defer s.track("staff")()
@@ -146,7 +163,7 @@ func (s *Server) staffSession(sess ssh.Session, rec *connRecord) {
 		defer s.keys.watch(pk, func() {
 			rec.setOutcome("staff-key-removed")
 			s.log.Warn("staff session ended: key no longer listed", "remote", rec.remote, "staff", who.Name, "key", who.Fingerprint)
-			s.sayThenClose(sess, conn, i18n.T(s.lang(sess), "ssh.keyremoved"))
+			s.sayThenClose(sess, conn, s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.keyremoved") }))
 		})()
 	}
 	args := sess.Command()
@@ -173,7 +190,9 @@ func (s *Server) noExecMiddleware(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		if sess.RawCommand() != "" {
 			recordOf(sess.Context()).setOutcome("exec-refused")
-			fail(sess, i18n.T(s.lang(sess), "ssh.noexec", i18n.Command("activate", s.cfg.PublicHost, s.cfg.PublicPort)))
+			fail(sess, s.refusal(sess, func(l string) string {
+				return i18n.T(l, "ssh.noexec", i18n.Command("activate", s.cfg.PublicHost, s.cfg.PublicPort))
+			}))
 			return
 		}
 		next(sess)

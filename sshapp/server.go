@@ -175,10 +175,12 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 	}
 	s.stopCtx, s.stopNow = context.WithCancel(context.Background())
 	s.srv = &ssh.Server{
-		HostSigners:          []ssh.Signer{cfg.HostKey},
-		Version:              "activated",
-		HandshakeTimeout:     cfg.HandshakeTimeout,
-		IdleTimeout:          cfg.IdleTimeout,
+		HostSigners:      []ssh.Signer{cfg.HostKey},
+		Version:          "activated",
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		// Later than watch's: a session told why it is closed is closed by
+		// watch, not cut short by charm when no keepalive came in between.
+		IdleTimeout:          cfg.IdleTimeout + cfg.KeepAlive + time.Second,
 		MaxTimeout:           cfg.MaxTimeout,
 		ConnCallback:         s.connOpened,
 		ServerConfigCallback: s.serverConfig,
@@ -264,7 +266,9 @@ func (s *Server) connOpened(ctx ssh.Context, c net.Conn) net.Conn {
 	remote := clientIP(c.RemoteAddr()).String()
 	rec := &connRecord{start: time.Now(), remote: remote, source: flow.Source(remote)}
 	lc := &loggedConn{Conn: c, rec: rec, log: s.log, door: s.door, metrics: s.cfg.Metrics, closed: s.open.done}
+	s.open.add()
 	if s.door.admit(lc) == refused {
+		s.open.done()
 		s.log.Debug("ssh connection refused at accept", "remote", remote)
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = io.WriteString(c, bothLangs("ssh.full"))
@@ -272,7 +276,6 @@ func (s *Server) connOpened(ctx ssh.Context, c net.Conn) net.Conn {
 	}
 	ctx.SetValue(recordKey{}, rec)
 	ctx.SetValue(connKey{}, lc)
-	s.open.add()
 	return lc
 }
 

@@ -289,15 +289,19 @@ func TestUnknownUserGetsExplanation(t *testing.T) {
 		env  map[string]string
 		lang string
 	}{
-		{"root", nil, "fr"},
+		{"root", nil, "fr+en"}, // no locale sent: every language, the default first
 		{"jdoe", map[string]string{"LANG": "en_GB.UTF-8"}, "en"},
 		{"staff+plain", map[string]string{"LANG": "fr_FR.UTF-8"}, "fr"},
 	} {
 		c := f.mustDial(t, tc.user)
 		stdout, stderr, status := run(t, c, "", tc.env)
-		want := i18n.T(tc.lang, "username.unknown",
-			"ssh -p 2222 activate@activate.example.org", "ssh -p 2222 "+i18n.T(tc.lang, "ssh.code")+"@activate.example.org")
-		want = strings.ReplaceAll(want, "\r\n", "\n")
+		var msgs []string
+		for _, lang := range strings.Split(tc.lang, "+") {
+			msg := i18n.T(lang, "username.unknown",
+				"ssh -p 2222 activate@activate.example.org", "ssh -p 2222 "+i18n.T(lang, "ssh.code")+"@activate.example.org")
+			msgs = append(msgs, strings.TrimRight(strings.ReplaceAll(msg, "\r\n", "\n"), "\n"))
+		}
+		want := strings.Join(msgs, "\n\n") + "\n"
 		if status != 1 || stdout+stderr != want {
 			t.Errorf("%s: status %d, output %q; want 1, %q", tc.user, status, stdout+stderr, want)
 		}

@@ -133,3 +133,50 @@ func TestStaffKeysFileWritableByOthersRefused(t *testing.T) {
 		t.Errorf("the refusal does not say how to fix it: %s", logs.String())
 	}
 }
+
+func TestSafePathLikeStrictModes(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "sub", "staff_keys")
+	if err := os.MkdirAll(filepath.Dir(keys), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keys, []byte("# none\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, err := safePath(keys)
+	if err != nil {
+		t.Fatalf("a safe file refused: %v", err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(keys, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := safePath(link); err != nil {
+		t.Errorf("a symlink to a safe file refused: %v", err)
+	}
+	// A directory above it that the group can write: whoever is in the
+	// group could replace the file.
+	if err := os.Chmod(filepath.Dir(keys), 0o775); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := safePath(keys); err == nil || !strings.Contains(err.Error(), "chmod go-w "+filepath.Dir(keys)) {
+		t.Errorf("group-writable directory: %v", err)
+	}
+	if err := os.Chmod(filepath.Dir(keys), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Any change shows in the state, a chmod that keeps it safe included.
+	if err := os.Chmod(keys, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	after, err := safePath(keys)
+	if err != nil || after == before {
+		t.Errorf("a chmod left the state unchanged (%v)", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "dirfile"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := safePath(filepath.Join(dir, "dirfile")); err == nil {
+		t.Error("a directory accepted as the keys file")
+	}
+}

@@ -3,6 +3,7 @@ package sshapp
 import (
 	"context"
 	"errors"
+	"strings"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
@@ -31,7 +32,7 @@ func (s *Server) plainMiddleware(next ssh.Handler) ssh.Handler {
 		err := plain.Run(ctx, s.svc, sess, plain.Options{
 			Code: parseUser(sess.User()).code, Client: s.client(sess),
 			PublicHost: s.cfg.PublicHost, PublicPort: s.cfg.PublicPort, Services: s.cfg.Services,
-			PTY: winch != nil,
+			PTY: winch != nil, ASCII: !utf8Charset(sess.Environ()),
 		})
 		if s.stopped(sess) {
 			return
@@ -66,6 +67,7 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			m, done := tui.New(s.svc, tui.Options{
 				Code: parseUser(sess.User()).code, Client: s.client(sess),
 				PublicHost: s.cfg.PublicHost, PublicPort: s.cfg.PublicPort, Services: s.cfg.Services,
+				ASCII: !utf8Charset(sess.Environ()),
 			})
 			cleanup = done
 			// The wizard draws itself as soon as it changes, and an idle
@@ -76,6 +78,8 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			// every session's (and it costs a goroutine per session).
 			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler())...)
 			p := tea.NewProgram(screen, append(opts, tea.WithContext(sess.Context()))...)
+			// Idle: the wizard restores the terminal, then leaves the sentence.
+			recordOf(sess.Context()).setQuit(func(msg string) { p.Send(tui.Quit(msg)) })
 			// A stop quits the program, which restores the terminal.
 			unhook = context.AfterFunc(s.stopCtx, p.Quit)
 			return p
@@ -140,4 +144,27 @@ func (s *Server) dashboard(sess ssh.Session, who Staff) {
 		return tea.NewProgram(m, append(bm.MakeOptions(sess), tea.WithContext(sess.Context()))...)
 	}
 	bm.MiddlewareWithProgramHandler(program)(func(ssh.Session) {})(sess)
+}
+
+// utf8Charset tells whether the client's locale (LC_ALL, LC_CTYPE, LANG,
+// the first one set) allows UTF-8: it names the UTF-8 charset, or none
+// (most clients that send no charset draw UTF-8).
+func utf8Charset(environ []string) bool {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	for _, k := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		v := env[k]
+		if v == "" {
+			continue
+		}
+		_, cs, ok := strings.Cut(v, ".")
+		cs, _, _ = strings.Cut(cs, "@")
+		cs = strings.ToLower(cs)
+		return !ok || cs == "utf-8" || cs == "utf8"
+	}
+	return true
 }

@@ -12,6 +12,9 @@ import (
 // WriteTo writes a consistent copy of the whole database to w, from one
 // read transaction: writers go on meanwhile.
 func (db *DB) WriteTo(w io.Writer) (int64, error) {
+	if db.bolt == nil {
+		return 0, errors.New("storage.backend = \"etcd\": back up the etcd cluster (etcdctl snapshot save) and the code secret")
+	}
 	var n int64
 	err := db.bolt.View(func(btx *bolt.Tx) error {
 		var err error
@@ -26,7 +29,7 @@ func (db *DB) WriteTo(w io.Writer) (int64, error) {
 
 // Ping tells whether the database answers (a read transaction opens).
 func (db *DB) Ping() error {
-	return db.bolt.View(func(*bolt.Tx) error { return nil })
+	return db.eng.view(func(kvTx) error { return nil })
 }
 
 // VerifyCopy opens the database file at path read-only, checks its

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"activated/flow"
 )
 
@@ -23,7 +21,7 @@ func (db *DB) DeleteEventsBefore(t time.Time) (int, error) {
 	total := 0
 	for {
 		n := 0
-		err := db.bolt.Update(func(btx *bolt.Tx) error {
+		err := db.eng.update(func(btx kvTx) error {
 			audit, idx := btx.Bucket(bucketAudit), btx.Bucket(bucketAuditIdx)
 			var old, idxKeys [][]byte
 			c := audit.Cursor()

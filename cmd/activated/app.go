@@ -47,6 +47,9 @@ type options struct {
 	// ephemeral: the data is deleted when the app stops (the demo), and
 	// the users it cuts off are told so.
 	ephemeral bool
+	// etcdLeaseTTL is how long a dead node's dossier locks and mail
+	// claims outlive it; 0: the storage's default (10s).
+	etcdLeaseTTL time.Duration
 }
 
 const defaultShutdownGrace = 10 * time.Second
@@ -123,7 +126,7 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 	if err != nil {
 		return nil, err
 	}
-	if a.db, err = storage.Open(cfg.Storage.Path, storage.Options{QueueChanged: a.metrics.QueueChanged}); err != nil {
+	if a.db, err = cfg.openStorage(opts.etcdLeaseTTL); err != nil {
 		return nil, err
 	}
 	queued, err := a.db.QueueLen()
@@ -151,14 +154,18 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 	wopts.RetryFor = cfg.Mail.RetryFor.Duration
 	wopts.Metrics = a.metrics
 	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), opts.clock, log, wopts)
-	a.svc, err = flow.New(flow.Config{
+	fcfg := flow.Config{
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
 		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
 		Metrics:         a.metrics,
 		LoginsPerMinute: cfg.Activation.LoginsPerMinute,
 		Helpdesk:        cfg.Activation.Helpdesk,
-	}, a.db, a.dir, opts.clock, log)
+	}
+	if cfg.Storage.Backend == "etcd" { // other nodes share the store
+		fcfg.Locks = a.db
+	}
+	a.svc, err = flow.New(fcfg, a.db, a.dir, opts.clock, log)
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +247,11 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	wg.Go(func() { a.worker.Run(bg) })
 	wg.Go(func() { a.sweep(bg) })
 	wg.Go(func() { a.notify.keepAlive(bg, func() bool { return a.db.Ping() == nil }) })
+	wg.Go(func() { // the dashboards follow the other nodes' writes too
+		for login := range a.db.Changes(bg) {
+			a.svc.Changed(login)
+		}
+	})
 	served := make(chan error, 1)
 	go func() { served <- a.ssh.Serve(ln) }()
 	if err := a.notify.notify("READY=1"); err != nil {

@@ -60,12 +60,15 @@ func TestE2E389(t *testing.T) {
 		t.Errorf("check with ldap:// to a 389 demanding confidentiality: exit %d\n%s", code, out)
 	}
 	t.Logf("check:\n%s", out)
+	p.stop()
+	p.cfg.Activation.Helpdesk = "helpdesk@example.org, 01 23 45 67 89"
+	p.start()
 	v := wizardUser{login: "cmoreau", recovery: "claire@perso.example.net"}
 	tm = p.openTerm("activate", 80, 24, "en_US.UTF-8")
 	wizardWalk(p, tm, v, flow.StepLogin, flow.StepPassword)
 	tm.waitFor(wizardScreen(flow.StepPassword))
 	tm.send(e2ePassword, keyEnter, e2ePassword, keyEnter)
-	screen = tm.waitFor("This cannot be finished now")
+	screen = tm.waitFor("This cannot be finished now", "Help: helpdesk@example.org, 01 23 45 67 89")
 	t.Logf("screen:\n%s", screen)
 	if strings.Contains(screen, "Try again in a few minutes") {
 		t.Errorf("a configuration error reads as an outage:\n%s", screen)

@@ -5,6 +5,7 @@
 //	activated check -config FILE    report each dependency: config, LDAP bind, SMTP
 //	activated hostkey -config FILE  print the host key fingerprint and SSHFP records
 //	activated backup -config FILE -o OUT  copy the database (and its code secret) while the service runs
+//	activated migrate -config FILE -from PATH  copy a bbolt database into etcd
 //	activated version
 package main
 
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +42,9 @@ commands:
   backup -config FILE -o OUT
                         write a consistent copy of the database to OUT and its code
                         secret to OUT.secret, while the service runs
+  migrate -config FILE -from PATH
+                        copy the bbolt database at PATH into the etcd of the config
+                        (storage.backend = "etcd"); safe to run twice
   version               print the version, the commit and the Go version
 `
 
@@ -54,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", "", "the TOML config file")
 	listen := fs.String("listen", "127.0.0.1:2222", "demo: SSH listen address")
 	out := fs.String("o", "", "backup: the file to write")
+	from := fs.String("from", "", "migrate: the bbolt database to copy")
 	var err error
 	switch cmd {
 	case "version", "-version", "--version":
@@ -62,12 +68,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "check", "hostkey", "demo", "backup":
+	case "serve", "check", "hostkey", "demo", "backup", "migrate":
 		if err := fs.Parse(args); err != nil {
 			return 2
 		}
 		if cmd != "demo" && *configPath == "" {
 			fmt.Fprintf(stderr, "activated %s: -config FILE is required\n", cmd)
+			return 2
+		}
+		if cmd == "migrate" && *from == "" {
+			fmt.Fprintln(stderr, "activated migrate: -from PATH (the bbolt database) is required")
 			return 2
 		}
 	default:
@@ -99,6 +109,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = backup(ctx, *configPath, *out, stdout)
 	case "demo":
 		err = demo(ctx, *listen, stdout, stderr)
+	case "migrate":
+		err = migrate(*configPath, *from, stdout)
 	}
 	if err != nil {
 		if !errors.Is(err, errLogged) {
@@ -193,7 +205,7 @@ func check(ctx context.Context, path string, stdout io.Writer) int {
 	report("charter", err)
 	_, err = hostkeys.LoadOrCreate(cfg.SSH.HostKey)
 	report("host key", err)
-	detail, err := checkStorage(cfg.Storage.Path)
+	detail, err := checkStorage(cfg)
 	note("storage", detail, err)
 	detail, err = checkLDAP(ctx, cfg)
 	note("ldap", detail, err)
@@ -209,8 +221,15 @@ func check(ctx context.Context, path string, stdout io.Writer) int {
 }
 
 // checkStorage opens the database; one the running service holds is fine.
-func checkStorage(path string) (string, error) {
-	db, err := storage.Open(path, storage.Options{Timeout: 200 * time.Millisecond})
+func checkStorage(cfg *Config) (string, error) {
+	if cfg.Storage.Backend == "etcd" {
+		db, err := cfg.openStorage(0)
+		if err != nil {
+			return "", err
+		}
+		return "etcd " + strings.Join(cfg.Storage.EtcdEndpoints, ","), db.Close()
+	}
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: 200 * time.Millisecond})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return "in use by the running service", nil
 	}

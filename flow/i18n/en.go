@@ -83,6 +83,10 @@ var en = map[string]string{
 	"done.notice":        "A confirmation mail was sent to your recovery address.",
 	"done.bye":           "Press Enter to leave.",
 
+	"scroll.above":     "↑ more above",
+	"scroll.below":     "↓ more below (Tab)",
+	"scroll.both":      "↑↓ more above and below",
+	"charter.position": "%d%% read",
 	"window.small":     "Please enlarge the window (at least 40×12).",
 	"yes":              "yes",
 	"no":               "no",

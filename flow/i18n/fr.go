@@ -83,6 +83,10 @@ var fr = map[string]string{
 	"done.notice":        "Un mail de confirmation a été envoyé à votre adresse de secours.",
 	"done.bye":           "Appuyez sur Entrée pour quitter.",
 
+	"scroll.above":     "↑ suite au-dessus",
+	"scroll.below":     "↓ suite en dessous (Tab)",
+	"scroll.both":      "↑↓ suite au-dessus et en dessous",
+	"charter.position": "%d %% lu",
 	"window.small":     "Agrandissez la fenêtre (au moins 40×12).",
 	"yes":              "oui",
 	"no":               "non",

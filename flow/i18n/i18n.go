@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"activated/flow"
 	"activated/internal/sanitize"
@@ -171,17 +174,22 @@ func StepIndicator(lang string, s flow.Step) string {
 	return T(lang, "step.indicator", int(s), flow.TotalSteps)
 }
 
-// Say is a step's sentence in lang; host and port make the "ssh CODE@host"
-// command the sentence may carry. A key with a variant for the mode
+// CodeCommand is "ssh CODE@host" in lang, "-p" included when needed.
+func CodeCommand(lang, host string, port int) string {
+	return Command(T(lang, "code.user"), host, port)
+}
+
+// Say is a step's sentence in lang; cmd is the "ssh CODE@host" command
+// (CodeCommand) the sentence may carry. A key with a variant for the mode
 // (key+"."+mode, e.g. "charter.intro.plain") uses it.
-func Say(lang, mode string, s flow.Sentence, host string, port int) string {
+func Say(lang, mode string, s flow.Sentence, cmd string) string {
 	key := s.Key
 	if _, ok := catalogues[lang][key+"."+mode]; ok && mode != "" {
 		key += "." + mode
 	}
 	switch {
 	case s.Command:
-		return T(lang, key, Command(T(lang, "code.user"), host, port))
+		return T(lang, key, cmd)
 	case s.Arg != "":
 		return T(lang, key, sanitize.Text(s.Arg))
 	}
@@ -218,4 +226,26 @@ func Explain(lang string, err error, restart, helpdesk string) string {
 		s += "\n" + sanitize.Text(T(lang, "helpdesk", helpdesk))
 	}
 	return s
+}
+
+// asciiSubst are the non-ASCII signs the screens use, in ASCII.
+var asciiSubst = strings.NewReplacer("—", "-", "–", "-", "…", "...", "·", "|", "↑", "^", "↓", "v", "«\u00a0", "\"", "\u00a0»", "\"",
+	"«", "\"", "»", "\"", "’", "'", "×", "x", "\u00a0", " ", "▲", "^", "▼", "v", "•", "-", "œ", "oe", "Œ", "OE", "æ", "ae")
+
+// ASCII writes s in ASCII, for a terminal whose charset is not UTF-8:
+// the signs above, letters without their accents, anything else as "?".
+// Escape sequences pass unchanged.
+func ASCII(s string) string {
+	s = asciiSubst.Replace(s)
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case r < 0x80:
+			b.WriteRune(r)
+		case unicode.Is(unicode.Mn, r):
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
 }

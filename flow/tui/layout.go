@@ -244,6 +244,10 @@ func (m *model) frame(w, h int) ([]string, *tea.Cursor) {
 		room -= 2
 	}
 	room = max(room, 0)
+	over := len(b.lines) > room
+	if over { // one line says there is more above or below
+		room = max(room-1, 1)
+	}
 	off := 0
 	if len(b.lines) > room && b.focusFrom >= 0 {
 		off = max(0, b.focusTo-room)
@@ -257,6 +261,9 @@ func (m *model) frame(w, h int) ([]string, *tea.Cursor) {
 	}
 	top := len(lines)
 	lines = append(lines, b.lines[off:end]...)
+	if over {
+		lines = append(lines, styleHelp.Render(m.more(off > 0, end < len(b.lines))))
+	}
 	if b.spaced {
 		lines = append(lines, "")
 	}
@@ -293,11 +300,17 @@ func (m *model) View() tea.View {
 		}
 		var lines []string
 		for _, l := range strings.Split(m.final, "\n") {
-			lines = append(lines, wrap(l, w)...)
+			lines = append(lines, wrap(m.glyphs(l), w)...)
 		}
 		return tea.NewView(strings.Join(lines, "\n") + "\n")
 	}
 	lines, cur := m.frame(m.width, m.height)
+	if m.opts.ASCII {
+		for i, l := range lines {
+			lines[i] = i18n.ASCII(l)
+		}
+		lines = clip(lines, m.width)
+	}
 	v := tea.NewView(strings.Join(lines, "\n"))
 	v.AltScreen = true
 	v.WindowTitle = i18n.T(m.lang, "app.title")
@@ -330,6 +343,9 @@ func (m *model) fit() {
 			spare = m.height - m.parts(w, false).height()
 		}
 		m.charter.SetHeight(max(1, 1+spare))
+		if m.charter.TotalLineCount() <= m.charter.Height() {
+			m.charter.SetHeight(m.charter.Height() + 1) // it all shows: no position line
+		}
 		if 1+spare >= minCharter {
 			break
 		}
@@ -379,5 +395,25 @@ func charterStyle() gansi.StyleConfig {
 	s.Strong = gansi.StylePrimitive{Bold: &on}
 	s.Emph = gansi.StylePrimitive{Italic: &on}
 	s.CodeBlock.Margin = &zero
+	return s
+}
+
+// more is the line under a body too tall for the window: which way the
+// hidden part lies (Tab and the arrows bring it into view).
+func (m *model) more(above, below bool) string {
+	switch {
+	case above && below:
+		return i18n.T(m.lang, "scroll.both")
+	case above:
+		return i18n.T(m.lang, "scroll.above")
+	}
+	return i18n.T(m.lang, "scroll.below")
+}
+
+// glyphs is s as the client's terminal can show it.
+func (m *model) glyphs(s string) string {
+	if m.opts.ASCII {
+		return i18n.ASCII(s)
+	}
 	return s
 }

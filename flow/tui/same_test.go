@@ -72,6 +72,9 @@ var sameTable = []struct {
 	{"the code of an account already active", // ends the session
 		[]act{{kind: "finished"}},
 		[]seen{{step: 2, err: errSentence(flow.ErrCodeFinished), ended: true}}},
+	{"the code of a revoked dossier", // ends the session
+		[]act{{kind: "revokedcode"}},
+		[]seen{{step: 2, err: errSentence(flow.ErrCodeRevoked), ended: true}}},
 }
 
 // sameAccounts: jdupont has a mailbox at univ.example.org; other is
@@ -99,8 +102,11 @@ func TestSameStepsBothFrontEnds(t *testing.T) {
 			for i, name := range []string{"tui", "plain"} {
 				e := sameEnv(t)
 				code := ""
-				if c.acts[0].kind == "finished" {
+				switch c.acts[0].kind {
+				case "finished":
 					code = activate(t, e)
+				case "revokedcode":
+					code = revoked(t, e)
 				}
 				var d driver
 				if i == 0 {
@@ -146,6 +152,18 @@ func activate(t *testing.T, e *env) string {
 	return code
 }
 
+// revoked invites jdupont, then revokes the dossier; it returns the code.
+func revoked(t *testing.T, e *env) string {
+	if _, err := e.svc.Invite(context.Background(), "jdupont", false, flow.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	code := e.code(t, "jdupont", flow.MailInvitation)
+	if err := e.svc.Revoke("jdupont", flow.Client{Actor: "staff:test"}); err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
 // sameCode is the code an act types.
 func sameCode(t *testing.T, e *env, a act) string {
 	switch a.kind {
@@ -183,7 +201,7 @@ func (d *tuiDriver) do(a act) seen {
 	h := d.h
 	before := h.p.get()
 	switch a.kind {
-	case "finished":
+	case "finished", "revokedcode":
 		// the code came as the SSH user name
 	case "login":
 		h.tm.Type("jdupont")
@@ -349,7 +367,7 @@ func (d *plainDriver) do(a act) seen {
 	var out string
 	var ended bool
 	switch a.kind {
-	case "finished":
+	case "finished", "revokedcode":
 		out, ended = d.wait(0)
 	case "login":
 		out, ended = d.send("jdupont")
@@ -397,7 +415,7 @@ func (d *plainDriver) do(a act) seen {
 		}
 	}
 	s := seen{step: d.step, ended: ended || d.step == flow.StepDone}
-	for _, key := range []error{flow.ErrCodeWrong, flow.ErrRedirectLoop, flow.ErrCodeExpired, flow.ErrCodeFinished} {
+	for _, key := range []error{flow.ErrCodeWrong, flow.ErrRedirectLoop, flow.ErrCodeExpired, flow.ErrCodeFinished, flow.ErrCodeRevoked} {
 		if strings.Contains(out, errSentence(key)) {
 			s.err = errSentence(key)
 		}

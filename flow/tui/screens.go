@@ -326,7 +326,7 @@ func (m *model) finishCmd(pw string) tea.Cmd {
 // intro draws the step's sentences from the view.
 func (m *model) intro(b *builder, st lipgloss.Style) {
 	for _, x := range m.view.Intro {
-		b.para(i18n.Say(m.lang, "", x, m.opts.PublicHost, m.opts.PublicPort), st)
+		b.para(i18n.Say(m.lang, "", x, keep(i18n.CodeCommand(m.lang, m.opts.PublicHost, m.opts.PublicPort))), st)
 		b.gap()
 	}
 }
@@ -340,18 +340,21 @@ func (m *model) body(b *builder) {
 			m.intro(b, styleText)
 		}
 		b.viewport(m.charter.View(), m.charter.Height())
+		if m.charter.TotalLineCount() > m.charter.Height() {
+			b.para(t("charter.position", int(m.charter.ScrollPercent()*100)), styleHelp)
+		}
 		b.gap()
 		b.item(true, box(m.accepted), t("charter.accept"))
 		return
 	case flow.StepDone:
-		b.para(i18n.Say(m.lang, "", v.Intro[0], "", 0), styleTitle)
+		b.para(i18n.Say(m.lang, "", v.Intro[0], ""), styleTitle)
 		b.gap()
 		b.para(t("done.login", sanitize.Text(v.Login)), styleText)
 		if name := sanitize.Text(v.Name); name != "" {
 			b.para(t("done.name", name), styleText)
 		}
 		for _, x := range v.Intro[1:] {
-			b.para(i18n.Say(m.lang, "", x, "", 0), styleText)
+			b.para(i18n.Say(m.lang, "", x, ""), styleText)
 		}
 		if len(m.opts.Services) > 0 {
 			b.gap()

@@ -24,6 +24,10 @@ type Options struct {
 	PublicHost string      // for the "ssh CODE@host" hints
 	PublicPort int
 	Services   []string // listed on the last screen
+	// ASCII draws only ASCII: the client's charset is not UTF-8 (LANG
+	// fr_FR.ISO-8859-1 through luit), so any other byte would break the
+	// width arithmetic of its terminal.
+	ASCII bool
 }
 
 // New returns the wizard and a cleanup that closes the flow session; call
@@ -128,7 +132,12 @@ type (
 		check flow.PasswordCheck
 	}
 	closedMsg struct{}
+	quitMsg   struct{ text string }
 )
+
+// Quit is a message that ends the wizard with text left on the terminal,
+// once it is restored (the server closing an idle session).
+func Quit(text string) tea.Msg { return quitMsg{text} }
 
 // model is the wizard. It is used through a pointer: Update mutates it.
 type model struct {
@@ -231,6 +240,8 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 		if msg.seq == m.checkSeq {
 			m.check = msg.check
 		}
+	case quitMsg:
+		return m.quit(msg.text)
 	case closedMsg:
 		return m.quit(m.errText(flow.ErrClosed))
 	}

@@ -261,7 +261,11 @@ sample_entries = no
 	cmd.Env = append(os.Environ(), "PREFIX="+root, "PATH="+filepath.Join(root, "bin")+":"+os.Getenv("PATH"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("ds389: dscreate: %w: %s", err, bytes.TrimSpace(out))
+		hint := ""
+		if bytes.Contains(out, []byte("Permission denied")) {
+			hint = " (dscreate reads /etc/dirsrv, which is dirsrv's: run the 389 tests as root)"
+		}
+		return fmt.Errorf("ds389: dscreate: %w: %s%s", err, bytes.TrimSpace(out), hint)
 	}
 	// Keep the configuration (certificates included), not the database.
 	tmp := dir + ".new"
