@@ -155,6 +155,7 @@ func (s *Server) staffSession(sess ssh.Session, rec *connRecord) {
 		fail(sess, s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.denied") }))
 		return
 	}
+	defer s.track("staff")()
 	who := Staff{Name: name, Fingerprint: gossh.FingerprintSHA256(pk), Remote: rec.remote}
 	// A key removed from the file (or a file made unsafe) ends the session,
 	// a running `audit --follow` or dashboard included.
