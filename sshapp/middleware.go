@@ -157,6 +157,7 @@ func (s *Server) staffSession(sess ssh.Session, rec *connRecord) {
 		fail(sess, s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.denied") }))
 		return
 	}
+	defer s.track("staff")()
 	who := Staff{Name: name, Fingerprint: gossh.FingerprintSHA256(pk), Remote: rec.remote}
 	args := sess.Command()
 	_, _, pty := sess.Pty()

@@ -120,6 +120,7 @@ var en = map[string]string{
 	"wait.minutes":           "%d minutes",
 	"helpdesk":               "Help: %s",
 	"err.password.refused":   "The directory refused this password: %s",
+	"err.verify.wrong":       "This code is not right. Check it in the mail sent to the redirect address.",
 	"err.code.wrong":         "This code is not right. Check it in the mail. To get a new one: %s",
 	"err.code.expired":       "This code has expired (it was valid until 23:59). To get a new one: %s",
 	"err.code.used":          "This code was already used. To get a new one: %s",

@@ -120,6 +120,7 @@ var fr = map[string]string{
 	"wait.minutes":           "%d minutes",
 	"helpdesk":               "Assistance : %s",
 	"err.password.refused":   "L'annuaire a refusé ce mot de passe : %s",
+	"err.verify.wrong":       "Ce code est incorrect. Vérifiez-le dans le mail reçu à l'adresse de redirection.",
 	"err.code.wrong":         "Ce code est incorrect. Vérifiez-le dans le mail reçu. Pour en recevoir un nouveau : %s",
 	"err.code.expired":       "Ce code a expiré (il était valable jusqu'à 23:59). Pour en recevoir un nouveau : %s",
 	"err.code.used":          "Ce code a déjà servi. Pour en recevoir un nouveau : %s",

@@ -107,6 +107,7 @@ func Error(lang string, err error, restart string) string {
 		err error
 		key string
 	}{
+		{flow.ErrRedirectCodeWrong, "err.verify.wrong"}, // before ErrCodeWrong, which it wraps
 		{flow.ErrCodeWrong, "err.code.wrong"},
 		{flow.ErrCodeExpired, "err.code.expired"},
 		{flow.ErrCodeUsed, "err.code.used"},
