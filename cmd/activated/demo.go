@@ -151,6 +151,9 @@ func demoConfig(dir, listen string, l *slapd.Server) (*Config, error) {
 	cfg.Activation.PublicHost = host
 	cfg.Activation.PublicPort = p
 	cfg.Activation.Institution = "Université Exemple"
+	// A helpdesk, as a university would set one: the dead ends (revoked,
+	// expired, service unavailable) and the mails show it.
+	cfg.Activation.Helpdesk = "Assistance : 04 00 00 00 00 · assistance@example.org"
 	return cfg, cfg.Validate()
 }
 

@@ -18,6 +18,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"activated/internal/flowtest"
+	"activated/internal/slapd"
 )
 
 // runEnv names the environment variable that makes the test binary run
@@ -150,5 +151,17 @@ func TestDemoStaffKeyStopAndCleanup(t *testing.T) {
 	<-ended
 	if got := said.String(); !strings.Contains(got, "its data is deleted") || strings.Contains(got, "nothing is lost") {
 		t.Errorf("the wizard user was told, at the stop:\n%s", tail(got, 400))
+	}
+}
+
+// The demo shows what a university gets: its dead ends name a helpdesk.
+func TestDemoConfigNamesAHelpdesk(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := demoConfig(dir, "127.0.0.1:2222", &slapd.Server{URL: "ldap://127.0.0.1:1", ServiceDN: "cn=s,dc=x", PeopleDN: "ou=people,dc=x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Activation.Helpdesk == "" {
+		t.Error("the demo sets no activation.helpdesk: its dead ends name no contact")
 	}
 }
