@@ -366,3 +366,21 @@ func TestUnknownLoginsCountedNotLogged(t *testing.T) {
 		t.Errorf("%d rows counting %d unknown logins, want 3 rows counting 32", rows, total)
 	}
 }
+
+// A valid code of another login, typed after a login at step 1 (OpenFor),
+// is a wrong code counted against the /64 like any other.
+func TestIPv6RotationSharesWrongCodesOfAnotherLogin(t *testing.T) {
+	e := newEnv(t)
+	must(t, e.svc.Begin(ctx, "jdupont", user))
+	other := e.lastCode("jdupont", flow.MailRecovery)
+	w := e.svc.Config().WrongCodes
+	for i := range w {
+		if _, err := e.svc.OpenFor(ctx, "amartin", other, v6(i)); !errors.Is(err, flow.ErrCodeWrong) {
+			t.Fatalf("another login's code %d: %v", i, err)
+		}
+	}
+	var rl *flow.RateLimitError
+	if _, err := e.svc.Open(ctx, flow.NewCode(), v6(w)); !errors.As(err, &rl) {
+		t.Fatalf("after %d codes of another login from the same /64: %v", w, err)
+	}
+}

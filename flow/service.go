@@ -475,7 +475,7 @@ func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, er
 func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*Session, error) {
 	norm, rec, err := s.findCode(CodeFromPaste(code), c)
 	if err == nil && login != "" && rec.Login != NormalizeLogin(login) {
-		s.wrongRate.Hit(c.Remote, s.clock.Now())
+		s.wrongCode(c)
 		err = ErrCodeWrong
 	}
 	if err != nil {
