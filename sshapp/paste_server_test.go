@@ -41,3 +41,22 @@ func TestEndlessPasteKeepsMemoryBounded(t *testing.T) {
 	}
 	waitOutput(t, "the pasted login", out, func(o string) bool { return strings.Contains(o, "aaaaaaaa") })
 }
+
+// A CSI sequence with more parameters than the terminal decoder holds
+// panicked in its reader goroutine and took the whole server down; the
+// session now goes on, and so does the server.
+func TestManyParametersDoNotCrashTheServer(t *testing.T) {
+	f := startServer(t, nil)
+	c := f.mustDial(t, "activate")
+	defer c.Close()
+	_, in, out := openSession(t, c, "xterm", map[string]string{"LANG": "en_US.UTF-8"})
+	waitOutput(t, "the first screen", out, func(o string) bool { return strings.Contains(o, i18n.StepTitle("en", flow.StepLogin)) })
+	if _, err := io.WriteString(in, "\x1b["+strings.Repeat("1;", 40)+"1~"+"\x1bP"+strings.Repeat("1;", 40)+"q\x1b\\"+"zzlogin"); err != nil {
+		t.Fatal(err)
+	}
+	// The field echoes each letter between cursor hide and show.
+	cursor := strings.NewReplacer("\x1b[?25l", "", "\x1b[?25h", "")
+	waitOutput(t, "the login typed after the sequences", out, func(o string) bool { return strings.Contains(cursor.Replace(o), "zzlogin") })
+	c2 := f.mustDial(t, "activate")
+	c2.Close()
+}
