@@ -11,6 +11,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"activated/flow"
+	"activated/internal/sanitize"
 )
 
 // OIDs the adapter relies on, also checked by Check in the root DSE.
@@ -110,7 +111,8 @@ var genericTexts = []string{
 // change by the service (expired, locked, old password required, changes
 // not allowed).
 func refusal(pp int, text string) error {
-	text = strings.TrimSpace(text)
+	// The directory's words are shown to the user: fit for a terminal.
+	text = strings.TrimSpace(sanitize.Text(text))
 	pr := &flow.PasswordRefusedError{Reason: text}
 	if m := minLengthText.FindStringSubmatch(text); m != nil {
 		pr.MinLength, _ = strconv.Atoi(m[1])
@@ -138,8 +140,8 @@ func refusal(pp int, text string) error {
 	if pr.Problem != flow.PasswordUnexplained && isGeneric(text) {
 		pr.Reason = ""
 	}
-	if len(pr.Reason) > genericRefusalLimit {
-		pr.Reason = pr.Reason[:genericRefusalLimit] + "…"
+	if r := []rune(pr.Reason); len(r) > genericRefusalLimit {
+		pr.Reason = string(r[:genericRefusalLimit]) + "…"
 	}
 	return pr
 }

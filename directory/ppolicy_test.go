@@ -2,7 +2,9 @@ package directory
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"activated/flow"
 )
@@ -37,5 +39,23 @@ func TestRefusal(t *testing.T) {
 		case !errors.As(err, &pr) || *pr != tc.want:
 			t.Errorf("refusal(%d, %q) = %+v, want %+v", tc.pp, tc.text, err, tc.want)
 		}
+	}
+}
+
+// The directory's own words reach the user's terminal: escape sequences,
+// controls and bidi overrides are dropped, and a long text is cut on a
+// rune, never inside one.
+func TestRefusalReasonIsSafeToPrint(t *testing.T) {
+	err := refusal(ppNone, "bad \x1b]0;owned\x07pass\x1b[2Jword\u202e \r\nagain")
+	var pr *flow.PasswordRefusedError
+	if !errors.As(err, &pr) {
+		t.Fatalf("refusal = %v", err)
+	}
+	if pr.Reason != "bad password again" {
+		t.Errorf("Reason = %q, want %q", pr.Reason, "bad password again")
+	}
+	err = refusal(ppNone, "a"+strings.Repeat("é", genericRefusalLimit))
+	if !errors.As(err, &pr) || !utf8.ValidString(pr.Reason) {
+		t.Errorf("a long text cut inside a rune: %q", pr.Reason)
 	}
 }

@@ -366,3 +366,41 @@ func TestUnknownLoginsCountedNotLogged(t *testing.T) {
 		t.Errorf("%d rows counting %d unknown logins, want 3 rows counting 32", rows, total)
 	}
 }
+
+// A valid code of another login, typed after a login at step 1 (OpenFor),
+// is a wrong code counted against the /64 like any other.
+func TestIPv6RotationSharesWrongCodesOfAnotherLogin(t *testing.T) {
+	e := newEnv(t)
+	must(t, e.svc.Begin(ctx, "jdupont", user))
+	other := e.lastCode("jdupont", flow.MailRecovery)
+	w := e.svc.Config().WrongCodes
+	for i := range w {
+		if _, err := e.svc.OpenFor(ctx, "amartin", other, v6(i)); !errors.Is(err, flow.ErrCodeWrong) {
+			t.Fatalf("another login's code %d: %v", i, err)
+		}
+	}
+	var rl *flow.RateLimitError
+	if _, err := e.svc.Open(ctx, flow.NewCode(), v6(w)); !errors.As(err, &rl) {
+		t.Fatalf("after %d codes of another login from the same /64: %v", w, err)
+	}
+}
+
+// Typed at the login prompt, a code without its dashes is told apart from
+// a login by asking the store: once the source has used up its logins, a
+// code the store knows and one it does not must answer alike, or the
+// prompt tells which codes exist, past every limit.
+func TestCodeAtLoginPromptIsNoOracleOnceLimited(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.svc.Invite(ctx, "amartin", false, staffClient)
+	must(t, err)
+	known, _ := flow.NormalizeCode(e.lastCode("amartin", flow.MailInvitation))
+	for i := range e.svc.Config().BeginsPerAddress {
+		must(t, e.svc.Begin(ctx, fmt.Sprintf("user%02d", i), user))
+	}
+	var rl *flow.RateLimitError
+	for _, typed := range []string{known, strings.ToLower(known), "ABCDEFGHJKMNPQRS"} {
+		if err := e.svc.Begin(ctx, typed, user); !errors.As(err, &rl) {
+			t.Errorf("Begin(%q) past the limit = %v, want a rate limit", typed, err)
+		}
+	}
+}

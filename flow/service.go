@@ -245,17 +245,19 @@ func (s *Service) audit(tx Tx, c Client, action, login, detail string) error {
 // the same whether the login exists, is pending or is already active; only
 // an outage or a rate limit (counted per login, whatever the login) differ.
 func (s *Service) Begin(ctx context.Context, login string, c Client) error {
+	// The limits come first: isCode asks the store, which past them would
+	// tell which codes exist.
+	now := s.clock.Now()
+	src := Source(c.Remote)
+	if w := max(s.beginRate.Blocked(src, now), s.loginRate.Blocked("", now)); w > 0 {
+		return &RateLimitError{Wait: w.Round(time.Second) + time.Second}
+	}
 	if s.isCode(login) {
 		return ErrLoginIsCode
 	}
 	login = NormalizeLogin(login)
 	if !ValidLogin(login) {
 		return ErrInvalidLogin
-	}
-	now := s.clock.Now()
-	src := Source(c.Remote)
-	if w := max(s.beginRate.Blocked(src, now), s.loginRate.Blocked("", now)); w > 0 {
-		return &RateLimitError{Wait: w.Round(time.Second) + time.Second}
 	}
 	if err := s.mailRate.Take(login, now); err != nil {
 		return mailLimit(err)
@@ -480,7 +482,7 @@ func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, er
 func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*Session, error) {
 	norm, rec, err := s.findCode(CodeFromPaste(code), c)
 	if err == nil && login != "" && rec.Login != NormalizeLogin(login) {
-		s.wrongRate.Hit(c.Remote, s.clock.Now())
+		s.wrongCode(c)
 		err = ErrCodeWrong
 	}
 	if err != nil {

@@ -76,7 +76,8 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			screen = tui.NewScreen(m, sess, append(sess.Environ(), "TERM="+pty.Term), pty.Window.Width, pty.Window.Height)
 			// No signal handler: the server's SIGTERM is the server's, not
 			// every session's (and it costs a goroutine per session).
-			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler())...)
+			// The input last: a paste is cut to maxPaste (see pasteCap).
+			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler(), tea.WithInput(newPasteCap(sess)))...)
 			p := tea.NewProgram(screen, append(opts, tea.WithContext(sess.Context()))...)
 			// Idle: the wizard restores the terminal, then leaves the sentence.
 			recordOf(sess.Context()).setQuit(func(msg string) { p.Send(tui.Quit(msg)) })

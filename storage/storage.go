@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -105,6 +106,9 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	if err := checkModes(path); err != nil {
+		return nil, err
+	}
 	k, err := loadKeys(path)
 	if err != nil {
 		return nil, err
@@ -127,6 +131,31 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// checkModes refuses, like the host key's, a database directory the group
+// or others can write to (they could replace the database or its secret)
+// and an existing database they can read (names, addresses, the audit).
+func checkModes(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("database directory %s has mode %04o: the group or others can write to it and could replace the database or its secret; run: chmod go-w %s", dir, perm, dir)
+	}
+	st, err = os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("database %s has mode %04o: the group or others can access it; run: chmod 600 %s", path, perm, path)
+	}
+	return nil
 }
 
 // indexQueue fills the queueidx index for queued mails written before it

@@ -381,3 +381,47 @@ func TestConcurrentUpdates(t *testing.T) {
 		t.Errorf("%d events, want %d", n, workers*each)
 	}
 }
+
+// An existing database the group or others can read, or a directory they
+// can write to (and so replace the database or its secret), is refused
+// with the command that fixes it, like the host key.
+func TestOpenRefusesLooseModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lib")
+	path := filepath.Join(dir, "activated.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, tc := range []struct {
+		file string
+		mode os.FileMode
+		want string
+	}{
+		{path, 0o644, "chmod 600 " + path},
+		{dir, 0o777, "chmod go-w " + dir},
+	} {
+		if err := os.Chmod(tc.file, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		db, err := Open(path, Options{})
+		if err == nil {
+			db.Close()
+			t.Errorf("Open with %s mode %04o succeeded", tc.file, tc.mode)
+		} else if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open with %s mode %04o: %v, want it to say %q", tc.file, tc.mode, err, tc.want)
+		}
+		private := os.FileMode(0o600)
+		if tc.file == dir {
+			private = 0o700
+		}
+		if err := os.Chmod(tc.file, private); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open once the modes are fixed: %v", err)
+	}
+	db.Close()
+}
