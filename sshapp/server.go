@@ -30,7 +30,7 @@ import (
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultHandshakeTimeout     = 30 * time.Second
+	DefaultHandshakeTimeout     = 120 * time.Second // OpenSSH LoginGraceTime: a first-time user reads the host-key prompt
 	DefaultIdleTimeout          = 15 * time.Minute
 	DefaultKeepAlive            = 15 * time.Second
 	DefaultMaxTimeout           = 2 * time.Hour

@@ -23,6 +23,7 @@ import (
 
 	"activated/directory"
 	"activated/internal/private"
+	"activated/sshapp"
 )
 
 // Config is the whole configuration file. Every key has a TOML name and can
@@ -177,7 +178,7 @@ func DefaultConfig() *Config {
 			MaxSessions:          1000, // ~1 GB of idle TUI sessions (README, Benchmarks)
 			MaxStartups:          100,
 			MaxStartupsPerSource: 20,
-			HandshakeTimeout:     Duration{30 * time.Second},
+			HandshakeTimeout:     Duration{sshapp.DefaultHandshakeTimeout},
 		},
 		Storage: StorageConfig{Backend: "bbolt", Path: "/var/lib/activated/activated.db", EtcdEndpoints: []string{},
 			EtcdPrefix: "/activated/", EtcdTimeout: Duration{5 * time.Second}, AuditRetention: Duration{400 * 24 * time.Hour}},

@@ -63,7 +63,7 @@ func TestDefaults(t *testing.T) {
 		{"ssh.max_startups", c.SSH.MaxStartups, 100},
 		{"ssh.max_startups_per_source", c.SSH.MaxStartupsPerSource, 20},
 		{"ssh.connections_per_minute", c.SSH.ConnectionsPerMinute, 0},
-		{"ssh.handshake_timeout", c.SSH.HandshakeTimeout.Duration, 30 * time.Second},
+		{"ssh.handshake_timeout", c.SSH.HandshakeTimeout.Duration, 120 * time.Second},
 		{"storage.path", c.Storage.Path, "/var/lib/activated/activated.db"},
 		{"ldap.start_tls", c.LDAP.StartTLS, false},
 		{"ldap.timeout", c.LDAP.Timeout.Duration, 10 * time.Second},
