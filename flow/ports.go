@@ -10,6 +10,9 @@ import (
 
 // Store keeps dossiers, codes, the outbox and the audit log. Each call of
 // Update is one atomic transaction: a crash leaves the old or the new state.
+// A store shared by several nodes (etcd) runs fn again when another node
+// wrote what fn read meanwhile: fn must start afresh each time (reset
+// what it records outside, decide from what it reads).
 type Store interface {
 	Update(fn func(Tx) error) error
 	View(fn func(Tx) error) error
@@ -65,6 +68,16 @@ type Tx interface {
 	// LoginEvents calls fn for every event whose Login is login, oldest
 	// first, without reading the other logins' events.
 	LoginEvents(login string, fn func(Event) error) error
+}
+
+// Locks hold a dossier for one session across the nodes that share one
+// store (etcd); each node already lets only one of its own sessions open a
+// dossier.
+type Locks interface {
+	// Lock takes login's dossier: ErrBusy when a session of another node
+	// holds it (a dead node's lock ends by itself within seconds),
+	// ErrUnavailable when the store cannot tell. release gives it back.
+	Lock(login string) (release func(), err error)
 }
 
 // Directory is the institution's account directory (LDAP).

@@ -48,6 +48,9 @@ type Config struct {
 	// (default 2 min; each request is bounded by the directory's own
 	// timeout too). They run to their end even if the user disconnects.
 	FinishTimeout time.Duration
+	// Locks, when several nodes share the store, keeps a dossier open on
+	// one node at a time; nil for a single node.
+	Locks Locks
 }
 
 func (c *Config) defaults() error {
@@ -161,6 +164,10 @@ func (s *Service) Subscribe() (<-chan string, func()) {
 		s.mu.Unlock()
 	}
 }
+
+// Changed tells the subscribers that login's dossier changed elsewhere
+// (another node sharing the store).
+func (s *Service) Changed(login string) { s.changed(login) }
 
 func (s *Service) changed(login string) {
 	s.mu.Lock()
@@ -591,12 +598,30 @@ func (s *Service) wrongCode(c Client) { s.wrongRate.Hit(Source(c.Remote), s.cloc
 
 func (s *Service) acquire(login string, c Client) (*Session, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if old := s.sessions[login]; old != nil {
+		s.mu.Unlock()
 		return nil, ErrBusy
 	}
 	x := &Session{svc: s, login: login, client: c, done: make(chan struct{})}
 	s.sessions[login] = x
+	s.mu.Unlock()
+	if s.cfg.Locks != nil { // outside s.mu: the other nodes may be slow to answer
+		release, err := s.cfg.Locks.Lock(login)
+		if err != nil {
+			s.mu.Lock()
+			delete(s.sessions, login)
+			s.mu.Unlock()
+			return nil, err
+		}
+		s.mu.Lock()
+		if x.closed() { // kicked meanwhile
+			s.mu.Unlock()
+			release()
+			return nil, ErrClosed
+		}
+		x.release = release
+		s.mu.Unlock()
+	}
 	return x, nil
 }
 

@@ -19,6 +19,9 @@ type Session struct {
 
 	mu     sync.Mutex // the front end may switch language while an operation runs
 	client Client     // Lang: the language the user reads, never ""
+	// release frees the other nodes' lock (Config.Locks), if any; svc.mu
+	// guards it.
+	release func()
 
 	// checked is the last password check's verdict.
 	checked checkCache
@@ -46,6 +49,13 @@ func (x *Session) Close() {
 	x.once.Do(func() {
 		close(x.done)
 		s := x.svc
+		s.mu.Lock()
+		release := x.release
+		x.release = nil
+		s.mu.Unlock()
+		if release != nil { // first: a new session of this node then finds it free
+			release()
+		}
 		s.mu.Lock()
 		if s.sessions[x.login] == x {
 			delete(s.sessions, x.login)

@@ -113,6 +113,7 @@ func (s *Service) invite(a Account, mode inviteMode, c Client) (InviteOutcome, e
 	}
 	var out InviteOutcome
 	err := s.store.Update(func(tx Tx) error {
+		out = "" // fn may run again (Store.Update)
 		d, err := tx.Dossier(a.Login)
 		if err != nil && (mode == inviteResend || !errors.Is(err, ErrNotFound)) {
 			return err

@@ -132,7 +132,7 @@ type loggedConn struct {
 	closed func() // called once, after the log line
 	once   sync.Once
 
-	heard   atomic.Bool  // a byte was received
+	heard   atomic.Int64 // UnixNano of the last byte received; 0: none yet
 	readErr atomic.Value // error: the last read's, when it failed
 	timer   atomic.Pointer[time.Timer]
 }
@@ -140,7 +140,7 @@ type loggedConn struct {
 func (c *loggedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.heard.Store(true)
+		c.heard.Store(time.Now().UnixNano())
 	}
 	if err != nil {
 		c.readErr.Store(err)
@@ -148,9 +148,9 @@ func (c *loggedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// evict closes a silent connection to make room for a new one.
+// evict closes a silent or stalled connection to make room for a new one.
 func (c *loggedConn) evict() {
-	c.rec.setOutcome("evicted-silent")
+	c.rec.setOutcome("evicted-idle")
 	_ = c.Close()
 }
 
@@ -212,10 +212,12 @@ func (c *loggedConn) cost(outcome string) time.Duration {
 		return penaltyNoAuth
 	case r.authOK, outcome == "stopped":
 		return 0
-	case !c.heard.Load():
+	case c.heard.Load() == 0:
 		return penaltySilent
 	case r.explaining:
 		return 0 // told why it was refused: no further charge
+	case outcome == "evicted-idle":
+		return penaltySilent // spoke, then stalled the handshake
 	}
 	rerr, _ := c.readErr.Load().(error)
 	var ne net.Error

@@ -18,7 +18,11 @@ const (
 	penaltyGrace     = 10 * time.Second // still not authenticated at the handshake timeout
 	penaltyNoSession = 10 * time.Second // authenticated, then opened no session in time (closed by the server)
 	penaltyMin       = 15 * time.Second
-	penaltyMax       = 10 * time.Minute
+	// A startup that has sent nothing for silentAfter, or nothing more for
+	// stalledAfter, makes room for a new connection when the door is full.
+	silentAfter  = time.Second
+	stalledAfter = 5 * time.Second
+	penaltyMax   = 10 * time.Minute
 	// maxPenalized bounds the penalty table: past it, expired entries are
 	// dropped, and while it stays full new penalties are not recorded
 	// (OpenSSH's "permissive" overflow mode: a flood of addresses cannot
@@ -64,9 +68,12 @@ func newDoor(max, perSource int) *door {
 }
 
 // admit decides on c, a new connection. An admitted connection counts as a
-// startup until authenticated or closed. When the server-wide cap is
-// reached, the oldest startup that has sent nothing at all (a silent
-// flood, never an honest client: those speak first) makes room for c.
+// startup until authenticated or closed. When a cap is reached, an idle
+// startup makes room for c: first the oldest that has sent nothing at all
+// for a second (a silent flood, never an honest client: those speak
+// first), else the one whose last byte is the oldest, if that is more than
+// stalledAfter ago (a handshake left hanging; an honest client waits that
+// long only at OpenSSH's host key prompt).
 func (d *door) admit(c *loggedConn) admission {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -84,7 +91,7 @@ func (d *door) admit(c *loggedConn) admission {
 		}
 	}
 	if d.perSource >= 0 && d.bySource[src] >= d.perSource {
-		if victim := d.oldestSilent(src); victim != nil {
+		if victim := d.idlest(src); victim != nil {
 			d.release(victim)
 			go victim.evict()
 		} else {
@@ -92,7 +99,7 @@ func (d *door) admit(c *loggedConn) admission {
 		}
 	}
 	if d.max >= 0 && len(d.startups) >= d.max {
-		if victim := d.oldestSilent(""); victim != nil {
+		if victim := d.idlest(""); victim != nil {
 			d.release(victim)
 			go victim.evict()
 		} else {
@@ -108,20 +115,31 @@ func (d *door) admit(c *loggedConn) admission {
 	return verdict
 }
 
-// oldestSilent is the oldest startup (of src, or of any source when src is
-// "") that has not sent a byte for at least a second.
-func (d *door) oldestSilent(src string) *loggedConn {
-	var oldest *loggedConn
-	cutoff := d.now().Add(-time.Second)
+// idlest is the startup (of src, or of any source when src is "") to
+// evict, nil when none is idle enough: see admit.
+func (d *door) idlest(src string) *loggedConn {
+	var silent, stalled *loggedConn
+	now := d.now()
+	var stalledSince int64
 	for c := range d.startups {
-		if (src != "" && c.rec.source != src) || c.heard.Load() || !c.rec.start.Before(cutoff) {
+		if src != "" && c.rec.source != src {
 			continue
 		}
-		if oldest == nil || c.rec.start.Before(oldest.rec.start) {
-			oldest = c
+		switch heard := c.heard.Load(); {
+		case heard == 0 && c.rec.start.Before(now.Add(-silentAfter)):
+			if silent == nil || c.rec.start.Before(silent.rec.start) {
+				silent = c
+			}
+		case heard != 0 && heard < now.Add(-stalledAfter).UnixNano():
+			if stalled == nil || heard < stalledSince {
+				stalled, stalledSince = c, heard
+			}
 		}
 	}
-	return oldest
+	if silent != nil {
+		return silent
+	}
+	return stalled
 }
 
 // release ends c's startup: it authenticated, or it is closing.

@@ -89,7 +89,7 @@ func TestDoorCountsAnIPv6Slash64AsOneSource(t *testing.T) {
 func TestDoorEvictsTheOldestSilentStartup(t *testing.T) {
 	d := newTestDoor(t, 2, -1)
 	silent, talking := d.conn("10.0.0.1"), d.conn("10.0.0.2")
-	talking.heard.Store(true)
+	talking.heard.Store(d.now.UnixNano())
 	d.admit(silent)
 	d.admit(talking)
 	if d.admit(d.conn("10.0.0.3")) != refused {
@@ -107,13 +107,42 @@ func TestDoorEvictsTheOldestSilentStartup(t *testing.T) {
 	}
 }
 
+// A handshake left hanging after a few bytes (a slow-loris flood that
+// sends its version, then nothing) makes room too, but only once it has
+// been quiet for stalledAfter, and after any silent one.
+func TestDoorEvictsAStalledStartup(t *testing.T) {
+	d := newTestDoor(t, 2, -1)
+	stalled := d.conn("10.0.0.1")
+	stalled.heard.Store(d.now.UnixNano())
+	d.admit(stalled)
+	d.now = d.now.Add(stalledAfter - time.Second)
+	silent := d.conn("10.0.0.2")
+	d.admit(silent)
+	d.now = d.now.Add(2 * time.Second) // the silent one: 2 s; the stalled one: quiet for stalledAfter+1 s
+	if d.admit(d.conn("10.0.0.3")) != admitted {
+		t.Fatal("refused while idle startups held the door")
+	}
+	if _, src := d.counts("10.0.0.2"); src != 0 {
+		t.Error("the stalled connection was evicted before the silent one")
+	}
+	if d.admit(d.conn("10.0.0.4")) != admitted {
+		t.Fatal("refused while a stalled startup held the door")
+	}
+	if _, src := d.counts("10.0.0.1"); src != 0 {
+		t.Error("the stalled connection was not evicted")
+	}
+	if d.admit(d.conn("10.0.0.5")) != refused {
+		t.Error("a startup younger than a second was evicted")
+	}
+}
+
 func TestDoorPenalizesMisbehaviourOnly(t *testing.T) {
 	d := newTestDoor(t, -1, -1)
 	// Honest clients cost nothing, however many.
 	for range 1000 {
 		c := d.conn("10.0.0.1")
 		d.admit(c)
-		c.heard.Store(true)
+		c.heard.Store(d.now.UnixNano())
 		c.rec.auth(user{kind: userActivate}, nil)
 		d.authenticated(c)
 		c.rec.openChannel()
@@ -126,7 +155,7 @@ func TestDoorPenalizesMisbehaviourOnly(t *testing.T) {
 	for range 10 {
 		c := d.conn("10.0.0.1")
 		d.admit(c)
-		c.heard.Store(true)
+		c.heard.Store(d.now.UnixNano())
 		c.rec.auth(user{kind: userActivate}, nil)
 		d.authenticated(c)
 		c.Close()
@@ -140,7 +169,7 @@ func TestDoorPenalizesMisbehaviourOnly(t *testing.T) {
 	for range 2 {
 		c := d.conn("10.0.0.1")
 		d.admit(c)
-		c.heard.Store(true)
+		c.heard.Store(d.now.UnixNano())
 		c.rec.auth(user{kind: userActivate}, nil)
 		d.authenticated(c)
 		c.closeUnlessSession()
@@ -153,7 +182,7 @@ func TestDoorPenalizesMisbehaviourOnly(t *testing.T) {
 	if d.admit(first) != explain || d.admit(d.conn("10.0.0.1")) != refused {
 		t.Fatal("not one explaining connection at a time")
 	}
-	first.heard.Store(true)
+	first.heard.Store(d.now.UnixNano())
 	first.Close()
 	if d.admit(d.conn("10.0.0.1")) != explain {
 		t.Fatal("no explaining connection after the first closed")

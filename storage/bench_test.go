@@ -113,3 +113,32 @@ func BenchmarkLoginEvents(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkStaleMailsOfALogin finds a login's mails that a dead code may
+// still carry, with 1,000 past mails delivered: QueuedMails (what flow
+// reads now) against Mails (what the cancellation read before, in the
+// global write transaction).
+func BenchmarkStaleMailsOfALogin(b *testing.B) {
+	db, _ := openTest(b)
+	now := time.Now()
+	for range 1000 {
+		id := enqueue(b, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: flow.NewCode(), Created: now})
+		if err := db.Delivered(id, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	enqueue(b, db, flow.Mail{Kind: flow.MailRecovery, To: "a@example.net", Login: "alice", Code: flow.NewCode(), Created: now})
+	for _, read := range []struct {
+		name string
+		fn   func(flow.Tx) ([]flow.Mail, error)
+	}{
+		{"QueuedMails", func(tx flow.Tx) ([]flow.Mail, error) { return tx.QueuedMails("alice") }},
+		{"Mails", func(tx flow.Tx) ([]flow.Mail, error) { return tx.Mails("alice") }},
+	} {
+		b.Run(read.name, func(b *testing.B) {
+			for b.Loop() {
+				mustView(b, db, func(tx flow.Tx) error { _, err := read.fn(tx); return err })
+			}
+		})
+	}
+}

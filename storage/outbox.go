@@ -7,21 +7,54 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"activated/flow"
 )
 
 // Due returns up to limit queued mails whose NextAttempt is not after now
 // (a zero NextAttempt is due at once), oldest first. limit <= 0 means no
 // limit.
+//
+// On etcd, each mail returned is claimed by this node until its attempt is
+// recorded (Delivered, Retry, GiveUp) or the node dies: the mails another
+// node claimed are left out.
 func (db *DB) Due(now time.Time, limit int) ([]flow.Mail, error) {
+	out, err := db.due(now, limit, nil)
+	if err != nil || db.etcd == nil {
+		return out, err
+	}
+	claimed, err := db.claim(out)
+	if err != nil || len(claimed) == 0 {
+		return nil, err
+	}
+	// Read them again: another node may have sent one between the first
+	// read and the claim.
+	ids := map[uint64]bool{}
+	for _, m := range claimed {
+		ids[m.ID] = true
+	}
+	out, err = db.due(now, 0, ids)
+	for _, m := range out {
+		delete(ids, m.ID)
+	}
+	for id := range ids {
+		db.unclaim(id)
+	}
+	return out, err
+}
+
+// due reads the due mails, only those of ids when it is not nil.
+func (db *DB) due(now time.Time, limit int, ids map[uint64]bool) ([]flow.Mail, error) {
 	var out []flow.Mail
-	err := db.bolt.View(func(btx *bolt.Tx) error {
+	err := db.eng.view(func(btx kvTx) error {
+		out = nil
 		t := &tx{db: db, btx: btx}
 		c := btx.Bucket(bucketQueue).Cursor()
 		for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
-			m, err := t.mail(binary.BigEndian.Uint64(k))
+			id := binary.BigEndian.Uint64(k)
+			if ids != nil && !ids[id] {
+				continue
+			}
+			m, err := t.mail(id)
 			if err != nil {
 				return err
 			}
@@ -86,7 +119,8 @@ func (db *DB) Retry(id uint64, next time.Time, reason string) error {
 // updateMail applies fn to queued mail id and stores it back, in one
 // transaction.
 func (db *DB) updateMail(id uint64, fn func(*tx, *flow.Mail) error) error {
-	return db.bolt.Update(func(btx *bolt.Tx) error {
+	defer db.unclaim(id)
+	return db.eng.update(func(btx kvTx) error {
 		t := &tx{db: db, btx: btx}
 		m, err := t.mail(id)
 		if err != nil {
@@ -105,16 +139,37 @@ func (db *DB) updateMail(id uint64, fn func(*tx, *flow.Mail) error) error {
 	})
 }
 
+// sweepBatch bounds the records one transaction of Sweep deletes (two
+// writes each): an etcd transaction holds at most 128 operations.
+const sweepBatch = 50
+
 // Sweep deletes the code records whose Deadline+keep is before now, with
 // their index entries, and returns how many it deleted.
 func (db *DB) Sweep(now time.Time, keep time.Duration) (int, error) {
+	return inBatches(func() (int, error) { return db.sweep(now, keep) })
+}
+
+// inBatches runs batch (one transaction deleting at most sweepBatch
+// records) until it deletes fewer, and adds up what it deleted.
+func inBatches(batch func() (int, error)) (int, error) {
+	total := 0
+	for {
+		n, err := batch()
+		total += n
+		if err != nil || n < sweepBatch {
+			return total, err
+		}
+	}
+}
+
+func (db *DB) sweep(now time.Time, keep time.Duration) (int, error) {
 	var n int
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
+	err := db.eng.update(func(btx kvTx) error {
 		codes, idx := btx.Bucket(bucketCodes), btx.Bucket(bucketCodeIdx)
 		var old [][]byte
 		var recs []flow.Code
 		c := codes.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		for k, v := c.First(); k != nil && len(old) < sweepBatch; k, v = c.Next() {
 			var rec flow.Code
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("code record: %w", err)
@@ -150,8 +205,13 @@ func (db *DB) Sweep(now time.Time, keep time.Duration) (int, error) {
 // happened to each. Mails are walked in ID (creation) order and the walk
 // stops at the first one too recent, so a prune costs what it deletes.
 func (db *DB) Prune(now time.Time, keep time.Duration) (int, error) {
+	return inBatches(func() (int, error) { return db.prune(now, keep) })
+}
+
+// prune deletes at most sweepBatch mails (two writes each).
+func (db *DB) prune(now time.Time, keep time.Duration) (int, error) {
 	var n int
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
+	err := db.eng.update(func(btx kvTx) error {
 		t := &tx{db: db, btx: btx}
 		outbox, queue, idx := btx.Bucket(bucketOutbox), btx.Bucket(bucketQueue), btx.Bucket(bucketMailIdx)
 		type old struct {
@@ -160,7 +220,7 @@ func (db *DB) Prune(now time.Time, keep time.Duration) (int, error) {
 		}
 		var gone []old
 		c := outbox.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && len(gone) < sweepBatch; k, _ = c.Next() {
 			m, err := t.mail(binary.BigEndian.Uint64(k))
 			if err != nil {
 				return err

@@ -15,7 +15,7 @@ import (
 	"activated/flow"
 )
 
-func enqueue(t *testing.T, db *DB, m flow.Mail) uint64 {
+func enqueue(t testing.TB, db *DB, m flow.Mail) uint64 {
 	t.Helper()
 	var id uint64
 	mustUpdate(t, db, func(tx flow.Tx) error { var err error; id, err = tx.Enqueue(m); return err })

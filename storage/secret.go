@@ -41,6 +41,11 @@ func loadKeys(dbPath string) (*keys, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newKeys(secret)
+}
+
+// newKeys derives the keys from a secret of secretLen bytes.
+func newKeys(secret []byte) (*keys, error) {
 	block, err := aes.NewCipher(mac(secret, []byte("outbox")))
 	if err != nil {
 		return nil, fmt.Errorf("outbox key: %w", err)

@@ -80,8 +80,10 @@ type Options struct {
 
 // DB is the open database. It is safe for concurrent use.
 type DB struct {
-	path     string
-	bolt     *bolt.DB
+	path     string   // the file, or "etcd <prefix>": what messages name
+	bolt     *bolt.DB // nil on etcd
+	eng      engine
+	etcd     *etcdEngine // nil on bbolt
 	keys     *keys
 	enqueued chan struct{}
 }
@@ -110,7 +112,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	b.MaxBatchDelay = 2 * time.Millisecond // a login step waits this long at most for company
-	db := &DB{path: path, bolt: b, keys: k, enqueued: make(chan struct{}, 1)}
+	db := &DB{path: path, bolt: b, eng: boltEngine{b}, keys: k, enqueued: make(chan struct{}, 1)}
 	if err := db.migrate(); err != nil {
 		b.Close()
 		return nil, err
@@ -129,7 +131,7 @@ func (db *DB) indexQueue() error {
 		if _, err := btx.CreateBucketIfNotExists(bucketQueueIdx); err != nil {
 			return err
 		}
-		t := &tx{db: db, btx: btx}
+		t := &tx{db: db, btx: boltTx{btx}}
 		var todo []uint64
 		c := btx.Bucket(bucketQueue).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -190,7 +192,7 @@ func (db *DB) migrate() error {
 
 // Close closes the database file.
 func (db *DB) Close() error {
-	if err := db.bolt.Close(); err != nil {
+	if err := db.eng.close(); err != nil {
 		return fmt.Errorf("close database %s: %w", db.path, err)
 	}
 	return nil
@@ -199,15 +201,15 @@ func (db *DB) Close() error {
 // Update runs fn in one read-write transaction, committed when fn returns
 // nil. After a commit in which fn called Enqueue, Enqueued is signalled.
 func (db *DB) Update(fn func(flow.Tx) error) error {
-	t := &tx{db: db}
+	var t *tx
 	var fnErr error
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
-		t.btx = btx
+	err := db.eng.update(func(k kvTx) error {
+		t = &tx{db: db, btx: k}
 		fnErr = fn(t)
 		return fnErr
 	})
 	if err != nil {
-		if fnErr != nil {
+		if fnErr != nil && err == fnErr {
 			return fnErr
 		}
 		return fmt.Errorf("commit %s: %w", db.path, err)
@@ -225,10 +227,13 @@ func (db *DB) Update(fn func(flow.Tx) error) error {
 // transaction and one commit (bbolt's Batch, at most a few milliseconds
 // apart). fn may run more than once, so it must only act through its Tx.
 func (db *DB) Batch(fn func(flow.Tx) error) error {
+	if db.bolt == nil { // etcd: a node's transactions run one at a time anyway
+		return db.Update(fn)
+	}
 	var enqueued atomic.Bool
 	var fnErr error
 	err := db.bolt.Batch(func(btx *bolt.Tx) error {
-		t := &tx{db: db, btx: btx}
+		t := &tx{db: db, btx: boltTx{btx}}
 		fnErr = fn(t)
 		if fnErr == nil && t.enqueued {
 			enqueued.Store(true)
@@ -252,8 +257,8 @@ func (db *DB) Batch(fn func(flow.Tx) error) error {
 
 // View runs fn in one read-only transaction.
 func (db *DB) View(fn func(flow.Tx) error) error {
-	return db.bolt.View(func(btx *bolt.Tx) error {
-		return fn(&tx{db: db, btx: btx})
+	return db.eng.view(func(k kvTx) error {
+		return fn(&tx{db: db, btx: k})
 	})
 }
 

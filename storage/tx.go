@@ -9,15 +9,13 @@ import (
 	"math"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
-
 	"activated/flow"
 )
 
-// tx implements flow.Tx over one bbolt transaction.
+// tx implements flow.Tx over one engine transaction.
 type tx struct {
 	db       *DB
-	btx      *bolt.Tx
+	btx      kvTx
 	enqueued bool
 }
 
@@ -38,7 +36,7 @@ func idxKey(login string, suffix []byte) []byte {
 }
 
 // getJSON decodes the value under key into v; flow.ErrNotFound if absent.
-func getJSON(b *bolt.Bucket, key []byte, v any) error {
+func getJSON(b bucket, key []byte, v any) error {
 	raw := b.Get(key)
 	if raw == nil {
 		return flow.ErrNotFound
@@ -46,7 +44,7 @@ func getJSON(b *bolt.Bucket, key []byte, v any) error {
 	return json.Unmarshal(raw, v)
 }
 
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
+func putJSON(b bucket, key []byte, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err

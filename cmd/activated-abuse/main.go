@@ -7,9 +7,9 @@
 // bounded in count and time. With -pid (a server on this machine, same
 // user) it also reads the server's memory (RSS) and open files from /proc.
 //
-// Cases (-cases, comma-separated, default all but staffkeys unless its
-// flags are given): giantpty, winch, nat, flood, nosession, env, abrupt,
-// staffkeys.
+// Cases (-cases, comma-separated, default all; staffkeys is skipped
+// without its flags): giantpty, winch, nat, flood, stall, nosession, env,
+// abrupt, staffkeys.
 package main
 
 import (
@@ -49,7 +49,7 @@ func main() {
 	flag.StringVar(&o.user, "user", "activate", "the wizard user name")
 	flag.BoolVar(&o.remote, "remote", false, "allow a server that is not on loopback (a staging server you run)")
 	flag.IntVar(&o.pid, "pid", 0, "the server's process id, to read its RSS and open files from /proc (same machine)")
-	flag.StringVar(&cases, "cases", "giantpty,winch,nat,flood,nosession,env,abrupt,staffkeys", "cases to run, comma-separated")
+	flag.StringVar(&cases, "cases", "giantpty,winch,nat,flood,stall,nosession,env,abrupt,staffkeys", "cases to run, comma-separated")
 	flag.IntVar(&o.natUsers, "nat-users", 300, "nat: users behind one address, all within a minute")
 	flag.IntVar(&o.natAtOnce, "nat-at-once", 10, "nat: connections in flight at once")
 	flag.IntVar(&o.flood, "flood", 2000, "flood: silent connections (at most 5000)")
@@ -134,10 +134,13 @@ func (r result) String() string {
 }
 
 var allCases = map[string]func(context.Context, *options) result{
-	"giantpty":  func(ctx context.Context, o *options) result { return giantTerminal(ctx, o, false) },
-	"winch":     func(ctx context.Context, o *options) result { return giantTerminal(ctx, o, true) },
-	"nat":       nat,
-	"flood":     flood,
+	"giantpty": func(ctx context.Context, o *options) result { return giantTerminal(ctx, o, false) },
+	"winch":    func(ctx context.Context, o *options) result { return giantTerminal(ctx, o, true) },
+	"nat":      nat,
+	"flood":    func(ctx context.Context, o *options) result { return flood(ctx, o, "") },
+	// stall: the same, each connection sending its SSH version, then
+	// nothing (a handshake left hanging).
+	"stall":     func(ctx context.Context, o *options) result { return flood(ctx, o, "SSH-2.0-abuse\r\n") },
 	"nosession": noSession,
 	"env":       envFlood,
 	"abrupt":    abrupt,
@@ -363,7 +366,7 @@ type silent struct {
 	conns []net.Conn
 }
 
-func (s *silent) open(ctx context.Context, o *options, local string) error {
+func (s *silent) open(ctx context.Context, o *options, local, say string) error {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if local != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
@@ -371,6 +374,9 @@ func (s *silent) open(ctx context.Context, o *options, local string) error {
 	c, err := d.DialContext(ctx, "tcp", o.addr)
 	if err != nil {
 		return err
+	}
+	if say != "" {
+		_, _ = io.WriteString(c, say)
 	}
 	s.mu.Lock()
 	s.conns = append(s.conns, c)
@@ -391,10 +397,10 @@ func (s *silent) close() {
 	}
 }
 
-// flood opens silent connections from many addresses, then has a real user
-// connect (trying again each second, as a person would) while they are
-// held.
-func flood(ctx context.Context, o *options) result {
+// flood opens connections from many addresses that send say (nothing when
+// "") and then nothing, then has a real user connect (trying again each
+// second, as a person would) while they are held.
+func flood(ctx context.Context, o *options, say string) result {
 	var r result
 	var s silent
 	defer s.close()
@@ -407,7 +413,7 @@ func flood(ctx context.Context, o *options) result {
 	}
 	refusedAtDial := 0
 	for i := range o.flood {
-		if err := s.open(ctx, o, local(i)); err != nil {
+		if err := s.open(ctx, o, local(i), say); err != nil {
 			refusedAtDial++
 		}
 	}
@@ -430,8 +436,12 @@ func flood(ctx context.Context, o *options) result {
 	took := time.Since(start)
 	heldAfter := s.held.Load()
 	_, fdsAfter := proc(o)
-	r.add("%d silent connections from %d addresses: the server held %d of them (then %d), %d refused at connect; server fds %d before, %d during",
-		o.flood, min(o.floodSources, o.flood), heldBefore, heldAfter, refusedAtDial, fds0, max(fdsFlood, fdsAfter))
+	kind := "silent"
+	if say != "" {
+		kind = "stalled"
+	}
+	r.add("%d %s connections from %d addresses: the server held %d of them (then %d), %d refused at connect; server fds %d before, %d during",
+		o.flood, kind, min(o.floodSources, o.flood), heldBefore, heldAfter, refusedAtDial, fds0, max(fdsFlood, fdsAfter))
 	if userErr != nil {
 		r.add("a real user did not reach step 1 in %d tries: %v", tries, userErr)
 	} else {

@@ -81,6 +81,7 @@ type tuiSession struct {
 	sess   *gossh.Session
 	stdin  io.WriteCloser
 	out    *watcher
+	dialed time.Duration // the SSH handshake and authentication
 }
 
 func (t *tuiSession) close() {
@@ -97,7 +98,7 @@ func openTUI(addr, user, marker string) (*tuiSession, time.Duration, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	t := &tuiSession{client: c, out: newWatcher(false)}
+	t := &tuiSession{client: c, out: newWatcher(false), dialed: time.Since(start)}
 	if t.sess, err = c.NewSession(); err != nil {
 		c.Close()
 		return nil, 0, err
@@ -124,13 +125,15 @@ func openTUI(addr, user, marker string) (*tuiSession, time.Duration, error) {
 }
 
 // frames opens n TUI sessions, c at a time, each closed at its first
-// screen; it returns each latency and the wall time.
-func frames(ctx context.Context, s *server, n, c int) ([]time.Duration, time.Duration, error) {
+// screen; it returns each latency, each handshake's share of it, and the
+// wall time.
+func frames(ctx context.Context, s *server, n, c int) ([]time.Duration, []time.Duration, time.Duration, error) {
 	var (
-		mu   sync.Mutex
-		lats []time.Duration
-		errs []error
-		wg   sync.WaitGroup
+		mu    sync.Mutex
+		lats  []time.Duration
+		dials []time.Duration
+		errs  []error
+		wg    sync.WaitGroup
 	)
 	next := make(chan struct{}, n)
 	for range n {
@@ -152,6 +155,7 @@ func frames(ctx context.Context, s *server, n, c int) ([]time.Duration, time.Dur
 					errs = append(errs, err)
 				} else {
 					lats = append(lats, d)
+					dials = append(dials, t.dialed)
 				}
 				mu.Unlock()
 				if t != nil {
@@ -163,9 +167,9 @@ func frames(ctx context.Context, s *server, n, c int) ([]time.Duration, time.Dur
 	wg.Wait()
 	wall := time.Since(start)
 	if len(errs) > 0 {
-		return lats, wall, fmt.Errorf("%d of %d sessions failed, first: %w", len(errs), n, errs[0])
+		return lats, dials, wall, fmt.Errorf("%d of %d sessions failed, first: %w", len(errs), n, errs[0])
 	}
-	return lats, wall, ctx.Err()
+	return lats, dials, wall, ctx.Err()
 }
 
 // hold opens n idle TUI sessions, c at a time; close them with closeAll

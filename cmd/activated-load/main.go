@@ -225,8 +225,8 @@ func run(o options, w io.Writer) error {
 
 func frameMode(ctx context.Context, o options, both []*server) ([]row, error) {
 	type acc struct {
-		lats []time.Duration
-		wall time.Duration
+		lats, dials []time.Duration
+		wall        time.Duration
 	}
 	res := map[string]map[int]*acc{}
 	for _, s := range both {
@@ -248,13 +248,14 @@ func frameMode(ctx context.Context, o options, both []*server) ([]row, error) {
 				order = []*server{both[1], both[0]}
 			}
 			for _, s := range order {
-				lats, wall, err := frames(ctx, s, o.frames, c)
+				lats, dials, wall, err := frames(ctx, s, o.frames, c)
 				if err != nil {
 					return nil, fmt.Errorf("frame %s c=%d: %w", s.name, c, err)
 				}
 				a := res[s.name][c]
-				a.lats, a.wall = append(a.lats, lats...), a.wall+wall
-				fmt.Fprintf(os.Stderr, "round %d c=%d %s: p50 %v, %.0f/s\n", round, c, s.name, quantile(lats, .5), float64(len(lats))/wall.Seconds())
+				a.lats, a.dials, a.wall = append(a.lats, lats...), append(a.dials, dials...), a.wall+wall
+				fmt.Fprintf(os.Stderr, "round %d c=%d %s: p50 %v (handshake %v), %.0f/s\n", round, c, s.name,
+					quantile(lats, .5), quantile(dials, .5), float64(len(lats))/wall.Seconds())
 			}
 		}
 	}
@@ -267,6 +268,8 @@ func frameMode(ctx context.Context, o options, both []*server) ([]row, error) {
 			target = "≤ 0.75×"
 		}
 		rows = append(rows, row{fmt.Sprintf("first frame p50, c=%d", c), ms(pa), ms(pb), ratio(float64(pa), float64(pb)), target})
+		da, db := quantile(a.dials, .5), quantile(b.dials, .5)
+		rows = append(rows, row{fmt.Sprintf("of which SSH handshake p50, c=%d", c), ms(da), ms(db), ratio(float64(da), float64(db)), ""})
 		ra, rb := float64(len(a.lats))/a.wall.Seconds(), float64(len(b.lats))/b.wall.Seconds()
 		target = ""
 		if c > 1 {

@@ -45,6 +45,9 @@ type options struct {
 	// ephemeral: the data is deleted when the app stops (the demo), and
 	// the users it cuts off are told so.
 	ephemeral bool
+	// etcdLeaseTTL is how long a dead node's dossier locks and mail
+	// claims outlive it; 0: the storage's default (10s).
+	etcdLeaseTTL time.Duration
 }
 
 const defaultShutdownGrace = 10 * time.Second
@@ -117,7 +120,7 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 	if err != nil {
 		return nil, err
 	}
-	if a.db, err = storage.Open(cfg.Storage.Path, storage.Options{}); err != nil {
+	if a.db, err = cfg.openStorage(opts.etcdLeaseTTL); err != nil {
 		return nil, err
 	}
 	dcfg, err := cfg.directoryConfig()
@@ -138,13 +141,17 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 	wopts := opts.worker
 	wopts.RetryFor = cfg.Mail.RetryFor.Duration
 	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), opts.clock, log, wopts)
-	a.svc, err = flow.New(flow.Config{
+	fcfg := flow.Config{
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
 		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
 		LoginsPerMinute: cfg.Activation.LoginsPerMinute,
 		Helpdesk:        cfg.Activation.Helpdesk,
-	}, a.db, a.dir, opts.clock, log)
+	}
+	if cfg.Storage.Backend == "etcd" { // other nodes share the store
+		fcfg.Locks = a.db
+	}
+	a.svc, err = flow.New(fcfg, a.db, a.dir, opts.clock, log)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +204,11 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.worker.Run(bg) })
 	wg.Go(func() { a.sweep(bg) })
+	wg.Go(func() { // the dashboards follow the other nodes' writes too
+		for login := range a.db.Changes(bg) {
+			a.svc.Changed(login)
+		}
+	})
 	served := make(chan error, 1)
 	go func() { served <- a.ssh.Serve(ln) }()
 	select {

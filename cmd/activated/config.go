@@ -62,7 +62,18 @@ type SSHConfig struct {
 
 // StorageConfig is the [storage] section.
 type StorageConfig struct {
-	Path string `toml:"path"`
+	// Backend is "bbolt" (one node, the file at Path) or "etcd" (several
+	// nodes sharing the etcd cluster at EtcdEndpoints).
+	Backend          string   `toml:"backend"`
+	Path             string   `toml:"path"`
+	EtcdEndpoints    []string `toml:"etcd_endpoints"`
+	EtcdPrefix       string   `toml:"etcd_prefix"`
+	EtcdCAFile       string   `toml:"etcd_ca_file"`
+	EtcdCertFile     string   `toml:"etcd_cert_file"`
+	EtcdKeyFile      string   `toml:"etcd_key_file"`
+	EtcdUsername     string   `toml:"etcd_username"`
+	EtcdPasswordFile string   `toml:"etcd_password_file"`
+	EtcdTimeout      Duration `toml:"etcd_timeout"`
 }
 
 // LDAPConfig is the [ldap] section.
@@ -150,7 +161,8 @@ func DefaultConfig() *Config {
 			MaxStartupsPerSource: 20,
 			HandshakeTimeout:     Duration{30 * time.Second},
 		},
-		Storage: StorageConfig{Path: "/var/lib/activated/activated.db"},
+		Storage: StorageConfig{Backend: "bbolt", Path: "/var/lib/activated/activated.db", EtcdEndpoints: []string{},
+			EtcdPrefix: "/activated/", EtcdTimeout: Duration{5 * time.Second}},
 		LDAP: LDAPConfig{
 			Filter:       "(objectClass=inetOrgPerson)",
 			Timeout:      Duration{10 * time.Second},
@@ -375,7 +387,7 @@ func (c *Config) Validate() error {
 	}
 
 	// [storage]
-	p.required("storage.path", c.Storage.Path)
+	c.validateStorage(p)
 
 	// [ldap]
 	c.validateLDAP(p)
@@ -536,6 +548,37 @@ func (c *Config) LDAPBindPassword() (string, error) {
 		return "", fmt.Errorf("ldap.bind_password_file: %w", err)
 	}
 	return s, nil
+}
+
+func (c *Config) validateStorage(p *problems) {
+	st := c.Storage
+	switch st.Backend {
+	case "bbolt":
+		p.required("storage.path", st.Path)
+		return
+	case "etcd":
+	default:
+		p.add("storage.backend", "must be \"bbolt\" or \"etcd\", got %q", st.Backend)
+		return
+	}
+	if len(st.EtcdEndpoints) == 0 {
+		p.add("storage.etcd_endpoints", "required with backend = \"etcd\": the client URLs of the members, such as [\"https://etcd1.example.org:2379\"]")
+	}
+	for _, e := range st.EtcdEndpoints {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("storage.etcd_endpoints", "not an http:// or https:// URL: %q", e)
+		}
+	}
+	if !strings.HasPrefix(st.EtcdPrefix, "/") || !strings.HasSuffix(st.EtcdPrefix, "/") {
+		p.add("storage.etcd_prefix", "must start and end with \"/\", got %q", st.EtcdPrefix)
+	}
+	if (st.EtcdCertFile == "") != (st.EtcdKeyFile == "") {
+		p.add("storage.etcd_cert_file", "etcd_cert_file and etcd_key_file go together (a client certificate and its key)")
+	}
+	if (st.EtcdUsername == "") != (st.EtcdPasswordFile == "") {
+		p.add("storage.etcd_username", "etcd_username and etcd_password_file go together")
+	}
+	p.positive("storage.etcd_timeout", st.EtcdTimeout)
 }
 
 // SMTPPassword reads mail.smtp_password_file ("" when the key is empty).

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(runEnv); args != "" {
 		os.Exit(run(strings.Fields(args), os.Stdout, os.Stderr))
 	}
+	if path := os.Getenv(nodeEnv); path != "" { // e2e_etcd_test.go
+		os.Exit(serveNode(path))
+	}
 	os.Exit(m.Run())
 }
 

@@ -264,6 +264,13 @@ func TestE2EStepsDefects(t *testing.T) {
 			}
 		}
 		tm.close()
+		p := h.openPlain("activate", "fr_FR.ISO-8859-1")
+		out := p.waitPrompt("Identifiant")
+		for i := 0; i < len(out); i++ {
+			if out[i] >= 0x80 || !strings.Contains(out, "Etape 1 sur 7 - Identifiant") {
+				t.Fatalf("plain mode, byte %#x at %d:\n%s", out[i], i, out)
+			}
+		}
 	})
 
 	// 7: a TUI session closed for inactivity (here shorter than the

@@ -48,7 +48,8 @@ type harness struct {
 	stopApp  func()
 	staffKey gossh.Signer
 	logs     *flowtest.Buffer
-	opts     options // what start gives newApp
+	tweak    func(*Config) // applied to the config before the server starts
+	opts     options       // what start gives newApp
 }
 
 // e2eAccounts: a pending staff member, a pending student, an active one.
@@ -113,6 +114,9 @@ func (h *harness) setup(l harnessLDAP) *harness {
 	cfg.Activation.PublicPort = 2222
 	cfg.Activation.Institution = "Université Exemple"
 	cfg.Activation.Language = "en"
+	if h.tweak != nil {
+		h.tweak(cfg)
+	}
 	must(t, cfg.Validate())
 	h.cfg = cfg
 	h.start()

@@ -4,6 +4,7 @@
 //	activated demo                  everything local: slapd, mail to the console, SSH on 127.0.0.1:2222
 //	activated check -config FILE    report each dependency: config, LDAP bind, SMTP
 //	activated hostkey -config FILE  print the host key fingerprint and SSHFP records
+//	activated migrate -config FILE -from PATH  copy a bbolt database into etcd
 //	activated version
 package main
 
@@ -16,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +41,9 @@ commands:
   demo [-listen ADDR]   run everything locally (slapd, mail printed here, SSH on 127.0.0.1:2222)
   check -config FILE    check the config, the LDAP bind and the SMTP server
   hostkey -config FILE  print the host key's SHA256 fingerprint and SSHFP records
+  migrate -config FILE -from PATH
+                        copy the bbolt database at PATH into the etcd of the config
+                        (storage.backend = "etcd"); safe to run twice
   version               print the version
 `
 
@@ -52,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "the TOML config file")
 	listen := fs.String("listen", "127.0.0.1:2222", "demo: SSH listen address")
+	from := fs.String("from", "", "migrate: the bbolt database to copy")
 	var err error
 	switch cmd {
 	case "version", "-version", "--version":
@@ -60,12 +66,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "check", "hostkey", "demo":
+	case "serve", "check", "hostkey", "demo", "migrate":
 		if err := fs.Parse(args); err != nil {
 			return 2
 		}
 		if cmd != "demo" && *configPath == "" {
 			fmt.Fprintf(stderr, "activated %s: -config FILE is required\n", cmd)
+			return 2
+		}
+		if cmd == "migrate" && *from == "" {
+			fmt.Fprintln(stderr, "activated migrate: -from PATH (the bbolt database) is required")
 			return 2
 		}
 	default:
@@ -95,6 +105,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = hostkey(*configPath, stdout)
 	case "demo":
 		err = demo(ctx, *listen, stdout, stderr)
+	case "migrate":
+		err = migrate(*configPath, *from, stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "activated %s: %v\n", cmd, err)
@@ -169,7 +181,7 @@ func check(ctx context.Context, path string, stdout io.Writer) int {
 	report("charter", err)
 	_, err = hostkeys.LoadOrCreate(cfg.SSH.HostKey)
 	report("host key", err)
-	detail, err := checkStorage(cfg.Storage.Path)
+	detail, err := checkStorage(cfg)
 	note("storage", detail, err)
 	detail, err = checkLDAP(ctx, cfg)
 	note("ldap", detail, err)
@@ -185,8 +197,15 @@ func check(ctx context.Context, path string, stdout io.Writer) int {
 }
 
 // checkStorage opens the database; one the running service holds is fine.
-func checkStorage(path string) (string, error) {
-	db, err := storage.Open(path, storage.Options{Timeout: 200 * time.Millisecond})
+func checkStorage(cfg *Config) (string, error) {
+	if cfg.Storage.Backend == "etcd" {
+		db, err := cfg.openStorage(0)
+		if err != nil {
+			return "", err
+		}
+		return "etcd " + strings.Join(cfg.Storage.EtcdEndpoints, ","), db.Close()
+	}
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: 200 * time.Millisecond})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return "in use by the running service", nil
 	}

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"activated/flow"
 	"activated/internal/sanitize"
@@ -223,4 +226,26 @@ func Explain(lang string, err error, restart, helpdesk string) string {
 		s += "\n" + sanitize.Text(T(lang, "helpdesk", helpdesk))
 	}
 	return s
+}
+
+// asciiSubst are the non-ASCII signs the screens use, in ASCII.
+var asciiSubst = strings.NewReplacer("—", "-", "–", "-", "…", "...", "·", "|", "↑", "^", "↓", "v", "«\u00a0", "\"", "\u00a0»", "\"",
+	"«", "\"", "»", "\"", "’", "'", "×", "x", "\u00a0", " ", "▲", "^", "▼", "v", "•", "-", "œ", "oe", "Œ", "OE", "æ", "ae")
+
+// ASCII writes s in ASCII, for a terminal whose charset is not UTF-8:
+// the signs above, letters without their accents, anything else as "?".
+// Escape sequences pass unchanged.
+func ASCII(s string) string {
+	s = asciiSubst.Replace(s)
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case r < 0x80:
+			b.WriteRune(r)
+		case unicode.Is(unicode.Mn, r):
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
 }

@@ -38,6 +38,8 @@ type Options struct {
 	// Either way the line of a prompt ends once its answer is read, so
 	// every prompt stands on its own line in the output.
 	PTY bool
+	// ASCII writes only ASCII: the client's charset is not UTF-8.
+	ASCII bool
 }
 
 var (
@@ -266,8 +268,9 @@ func (r *run) codeStep() error {
 			r.line(r.t("plain.empty"))
 			continue
 		case "!renvoyer", "!resend":
-			if r.login == "" {
-				break
+			if r.login == "" { // no login typed yet: a new code starts there
+				r.line(r.t("plain.back"))
+				continue
 			}
 			if err := r.svc.Begin(r.ctx, r.login, r.client); err != nil {
 				r.fail(err)
@@ -609,6 +612,9 @@ func (r *run) text(md []byte) {
 func (r *run) line(s string) { r.write(s + r.eol) }
 
 func (r *run) write(s string) {
+	if r.opts.ASCII {
+		s = i18n.ASCII(s)
+	}
 	if r.werr == nil {
 		_, r.werr = io.WriteString(r.w, s)
 	}

@@ -830,3 +830,23 @@ func TestCharterTextAndLanguageReprint(t *testing.T) {
 		t.Errorf("the charter's title is not a line of its own:\n%s", out)
 	}
 }
+
+// A client whose charset is not UTF-8 reads ASCII.
+func TestASCIIOnly(t *testing.T) {
+	e := newEnv(t)
+	opts := e.opts("fr", false)
+	opts.ASCII = true
+	tm := e.start(opts)
+	tm.answer("Identifiant> ", "carol\n")
+	tm.answerFn("Code recu par mail> ", func() string { return e.code("carol", flow.MailRecovery) + "\n" })
+	tm.answer("J'ai lu et j'accepte la charte informatique (o/n)> ", "\x04")
+	out := tm.end()
+	if !strings.Contains(out, "Etape 3 sur 7 - Charte informatique") {
+		t.Errorf("no ASCII header:\n%s", out)
+	}
+	for i := 0; i < len(out); i++ {
+		if out[i] >= 0x80 {
+			t.Fatalf("byte %#x at %d:\n%s", out[i], i, out)
+		}
+	}
+}

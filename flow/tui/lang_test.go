@@ -63,6 +63,22 @@ func TestLangSwitchWhileFinishing(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := e.start(t, Options{Code: e.code(t, "jdupont", flow.MailInvitation)}, 80, 24)
+	h.finishInvited()
+	<-g.entered
+	h.send(f2)
+	h.wait("French while busy", func(s snapshot) bool { return s.busy && shows(s, i18n.T("fr", "pw.finishing")) })
+	close(g.release)
+	s := h.waitStep(flow.StepDone)
+	h.mustShow(s, i18n.T("fr", "done.title"))
+	h.wait("language saved", func(snapshot) bool { return e.dossier(t, "jdupont").Lang == "fr" })
+	h.send(enter)
+	h.tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+}
+
+// finishInvited walks a session opened with an invitation code from the
+// charter to the password, typed twice and sent.
+func (h *harness) finishInvited() {
+	h.t.Helper()
 	h.waitStep(flow.StepCharter)
 	h.send(space, enter)
 	h.waitStep(flow.StepDirectory)
@@ -75,13 +91,4 @@ func TestLangSwitchWhileFinishing(t *testing.T) {
 	h.send(tab)
 	h.tm.Type(goodPassword)
 	h.send(enter)
-	<-g.entered
-	h.send(f2)
-	h.wait("French while busy", func(s snapshot) bool { return s.busy && shows(s, i18n.T("fr", "pw.finishing")) })
-	close(g.release)
-	s := h.waitStep(flow.StepDone)
-	h.mustShow(s, i18n.T("fr", "done.title"))
-	h.wait("language saved", func(snapshot) bool { return e.dossier(t, "jdupont").Lang == "fr" })
-	h.send(enter)
-	h.tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
 }

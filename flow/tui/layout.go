@@ -2,7 +2,6 @@ package tui
 
 import (
 	"strings"
-	"unicode"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
@@ -11,7 +10,6 @@ import (
 	"charm.land/glamour/v2/styles"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
-	"golang.org/x/text/unicode/norm"
 
 	"activated/flow"
 	"activated/flow/i18n"
@@ -309,7 +307,7 @@ func (m *model) View() tea.View {
 	lines, cur := m.frame(m.width, m.height)
 	if m.opts.ASCII {
 		for i, l := range lines {
-			lines[i] = asciiOnly(l)
+			lines[i] = i18n.ASCII(l)
 		}
 		lines = clip(lines, m.width)
 	}
@@ -415,28 +413,7 @@ func (m *model) more(above, below bool) string {
 // glyphs is s as the client's terminal can show it.
 func (m *model) glyphs(s string) string {
 	if m.opts.ASCII {
-		return asciiOnly(s)
+		return i18n.ASCII(s)
 	}
 	return s
-}
-
-// asciiSubst are the non-ASCII signs the screens use, in ASCII.
-var asciiSubst = strings.NewReplacer("—", "-", "–", "-", "…", "...", "·", "|", "↑", "^", "↓", "v", "«\u00a0", "\"", "\u00a0»", "\"",
-	"«", "\"", "»", "\"", "’", "'", "×", "x", "\u00a0", " ", "▲", "^", "▼", "v", "•", "-", "œ", "oe", "Œ", "OE", "æ", "ae")
-
-// asciiOnly writes s in ASCII: the signs above, letters without their
-// accents, anything else as "?". Escape sequences pass unchanged.
-func asciiOnly(s string) string {
-	s = asciiSubst.Replace(s)
-	var b strings.Builder
-	for _, r := range norm.NFD.String(s) {
-		switch {
-		case r < 0x80:
-			b.WriteRune(r)
-		case unicode.Is(unicode.Mn, r):
-		default:
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
 }
