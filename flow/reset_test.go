@@ -146,3 +146,66 @@ func TestStaffReset(t *testing.T) {
 		t.Errorf("6th reset mail within the hour: %v", err)
 	}
 }
+
+// A charter campaign: the active account whose accepted charter is not the
+// current one gets a code leading to the charter alone; accepting it
+// writes the consent and nothing else (no password asked or set).
+func TestCharterCampaign(t *testing.T) {
+	e := newEnv(t)
+	x := startReset(t, e, "sha256:old")
+	must(t, x.AcceptCharter(true))
+	must(t, x.Finish(ctx, goodPassword)) // pdurand: current charter, via a reset
+	x.Close()
+	// amartin activated under an older charter.
+	must(t, e.svc.Begin(ctx, "amartin", user))
+	y, err := e.svc.Open(ctx, e.lastCode("amartin", flow.MailRecovery), user)
+	must(t, err)
+	must(t, y.AcceptCharter(true))
+	must(t, y.ChooseDirectory(false))
+	must(t, y.ChooseMailbox("", false))
+	must(t, y.Finish(ctx, goodPassword))
+	y.Close()
+	old := e.svc.CharterVersion()
+	e.cfg.Charter = []byte("# Charte v2\n")
+	e.restart()
+	st, err := e.svc.CharterStatus()
+	must(t, err)
+	if st.Active != 2 || st.Current != 0 || len(st.Outdated) != 2 || st.Version == old {
+		t.Fatalf("status after a new charter: %+v", st)
+	}
+	dry, err := e.svc.CharterRemind(ctx, true, flow.Client{Actor: "staff:x"})
+	must(t, err)
+	before := len(e.mails())
+	if len(dry) != 2 || dry[0].Outcome != flow.WouldRemind || before != len(e.mails()) {
+		t.Fatalf("dry run: %+v", dry)
+	}
+	done, err := e.svc.CharterRemind(ctx, false, flow.Client{Actor: "staff:x"})
+	must(t, err)
+	if len(done) != 2 || done[1].Outcome != flow.Reminded {
+		t.Fatalf("remind: %+v", done)
+	}
+	code := e.lastCode("amartin", flow.MailCharter)
+	z, err := e.svc.Open(ctx, code, user)
+	must(t, err)
+	defer z.Close()
+	if d := dossier(t, z); d.Next() != flow.StepCharter || e.svc.View(d, flow.StepCharter).Accepted {
+		t.Fatalf("campaign code opened at %v", d.Next())
+	}
+	if err := z.Finish(ctx, "another good passphrase for alex"); !errors.Is(err, flow.ErrOrder) {
+		t.Errorf("a password through a campaign code: %v", err)
+	}
+	must(t, z.AcceptCharter(true))
+	d := dossier(t, z)
+	if d.Next() != flow.StepDone || d.Show(flow.StepDirectory) != flow.StepDone || e.svc.View(d, flow.StepDone).Intro[0].Key != "charter.done" {
+		t.Errorf("after the campaign's charter: next %v, view %+v", d.Next(), e.svc.View(d, flow.StepDone))
+	}
+	if got := e.dir.Account("amartin").Charter; got != st.Version {
+		t.Errorf("consent %q, want %q", got, st.Version)
+	}
+	if e.dir.Password("amartin") != goodPassword {
+		t.Error("the campaign changed the password")
+	}
+	if st, _ := e.svc.CharterStatus(); st.Current != 1 || len(st.Outdated) != 1 || st.Outdated[0] != "pdurand" {
+		t.Errorf("status after one acceptance: %+v", st)
+	}
+}

@@ -514,8 +514,8 @@ func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*S
 		if err := recheck(tx, norm, rec, s.clock.Now()); err != nil {
 			return err
 		}
-		if rec.Purpose == PurposeReset {
-			s.openReset(d)
+		if rec.Purpose == PurposeReset || rec.Purpose == PurposeCharter {
+			s.openReset(d, rec.Purpose == PurposeCharter)
 		} else if d.Opened.IsZero() {
 			d.Opened = s.clock.Now()
 		}
@@ -536,12 +536,16 @@ func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*S
 
 // openReset starts the password reset of d (a reset code opened it): the
 // charter comes first when its version changed since the last acceptance.
-func (s *Service) openReset(d *Dossier) {
+// charterOnly (a campaign's code): the charter alone, no password.
+func (s *Service) openReset(d *Dossier, charterOnly bool) {
 	if d.Resetting() {
-		return // opened again, with a newer code: the reset goes on
+		// Opened again, with a newer code: the reset goes on, and asks for
+		// the password as soon as one of its codes was a reset code.
+		d.CharterOnly = d.CharterOnly && charterOnly
+		return
 	}
-	d.ResetOpened = s.clock.Now()
-	d.ResetCharter = d.CharterVersion != s.CharterVersion()
+	d.ResetOpened, d.CharterOnly = s.clock.Now(), charterOnly
+	d.ResetCharter = charterOnly || d.CharterVersion != s.CharterVersion()
 	if d.ResetCharter {
 		d.CharterAcceptedAt = time.Time{}
 	}

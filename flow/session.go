@@ -149,12 +149,40 @@ func (x *Session) AcceptCharter(accepted bool) error {
 		return ErrNotAccepted
 	}
 	v := x.svc.CharterVersion()
-	return x.update("charter", "accepted "+v, func(_ Tx, d *Dossier) error {
+	only := false
+	err := x.update("charter", "accepted "+v, func(_ Tx, d *Dossier) error {
 		if err := at(d, StepCharter); err != nil {
 			return err
 		}
 		d.CharterVersion, d.CharterAcceptedAt = v, x.svc.clock.Now()
+		only = d.CharterOnly
 		return nil
+	})
+	if err != nil || !only {
+		return err
+	}
+	return x.renewCharter(v)
+}
+
+// renewCharter ends a campaign's reset: the charter version v, just
+// accepted, goes to the directory's consent value, and nothing else.
+func (x *Session) renewCharter(v string) error {
+	s := x.svc
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FinishTimeout)
+	defer cancel()
+	a, err := s.lookup(ctx, x.login)
+	if err != nil {
+		return err
+	}
+	if !a.Active {
+		return ErrCodeRevoked // deactivated in the directory meanwhile
+	}
+	if err := s.acceptCharter(ctx, a, v); err != nil {
+		return err
+	}
+	return x.record("charter-renewed", func(tx Tx, d *Dossier) error {
+		d.ResetOpened, d.ResetCharter, d.CharterOnly, d.Renewed = time.Time{}, false, false, "charter"
+		return s.endCodes(tx, d.Login, CodeUsed, PurposeCharter)
 	})
 }
 
@@ -340,11 +368,7 @@ func (x *Session) reset(ctx context.Context, a Account, d Dossier, pw string) er
 		return ErrCodeRevoked // deactivated in the directory meanwhile
 	}
 	if d.ResetCharter {
-		if err := s.dir.AcceptCharter(ctx, a, d.CharterVersion); err != nil {
-			logDirectory(s.log, "accept charter", x.login, err)
-			if !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrMisconfigured) {
-				err = fmt.Errorf("%w: accept charter: %w", ErrUnavailable, err)
-			}
+		if err := s.acceptCharter(ctx, a, d.CharterVersion); err != nil {
 			return err
 		}
 	}
@@ -353,8 +377,8 @@ func (x *Session) reset(ctx context.Context, a Account, d Dossier, pw string) er
 	}
 	now := s.clock.Now()
 	return x.record("password-reset", func(tx Tx, d *Dossier) error {
-		d.ResetOpened, d.ResetCharter, d.PasswordSet, d.PasswordReset = time.Time{}, false, now, now
-		if err := s.endCodes(tx, d.Login, CodeUsed, PurposeReset); err != nil {
+		d.ResetOpened, d.ResetCharter, d.CharterOnly, d.PasswordSet, d.PasswordReset, d.Renewed = time.Time{}, false, false, now, now, "password"
+		if err := s.endCodes(tx, d.Login, CodeUsed, PurposeReset, PurposeCharter); err != nil {
 			return err
 		}
 		for _, to := range d.RecoveryMails {
@@ -456,4 +480,17 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 		}
 		return nil
 	})
+}
+
+// acceptCharter writes the consent to charter version v in a's entry.
+func (s *Service) acceptCharter(ctx context.Context, a Account, v string) error {
+	err := s.dir.AcceptCharter(ctx, a, v)
+	if err == nil {
+		return nil
+	}
+	logDirectory(s.log, "accept charter", a.Login, err)
+	if !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrMisconfigured) {
+		err = fmt.Errorf("%w: accept charter: %w", ErrUnavailable, err)
+	}
+	return err
 }

@@ -46,7 +46,7 @@ func (s Step) String() string {
 // decides the order of the procedure.
 func (d Dossier) Next() Step {
 	switch {
-	case d.Resetting() && d.ResetCharter && d.CharterAcceptedAt.IsZero():
+	case d.Resetting() && (d.CharterOnly || d.ResetCharter && d.CharterAcceptedAt.IsZero()):
 		return StepCharter // changed since the last acceptance
 	case d.Resetting():
 		return StepPassword
@@ -88,8 +88,8 @@ func Back(step Step) Step {
 // is done and may be changed, else the step to do now.
 func (d Dossier) Show(want Step) Step {
 	n := d.Next()
-	if d.Resetting() {
-		return n // a reset goes straight on: charter (if due), password
+	if d.Resetting() || !d.Activated.IsZero() {
+		return n // a reset goes straight on: charter (if due), password, end
 	}
 	if want >= StepCharter && want < n && want != StepVerifyRedirect {
 		return want
@@ -195,9 +195,13 @@ func (s *Service) View(d Dossier, step Step) StepView {
 		}
 	case StepDone:
 		v.Login, v.Name, v.Mail = d.Login, d.DisplayName, d.Mail
-		if !d.PasswordReset.IsZero() { // a reset, not the activation
+		switch d.Renewed { // a reset, not the activation
+		case "password":
 			say("reset.done")
-			break
+			return v
+		case "charter":
+			say("charter.done")
+			return v
 		}
 		say("done.title")
 		if d.Mail != "" {

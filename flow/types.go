@@ -61,9 +61,14 @@ type Dossier struct {
 	PasswordReset time.Time `json:"password_reset,omitzero"`
 	// ResetCharter: the charter changed since the last acceptance, so this
 	// reset asks for it again and writes the new consent to the directory.
-	ResetCharter bool      `json:"reset_charter,omitempty"`
-	Activated    time.Time `json:"activated,omitzero"`
-	Revoked      time.Time `json:"revoked,omitzero"`
+	ResetCharter bool `json:"reset_charter,omitempty"`
+	// CharterOnly: the code that opened the reset came from a charter
+	// campaign: accepting the charter ends it, no password is asked.
+	CharterOnly bool `json:"charter_only,omitempty"`
+	// Renewed says what the last reset renewed: "password" or "charter".
+	Renewed   string    `json:"renewed,omitempty"`
+	Activated time.Time `json:"activated,omitzero"`
+	Revoked   time.Time `json:"revoked,omitzero"`
 
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
@@ -124,6 +129,10 @@ const (
 	// or staff): it leads to a new password, through the charter when it
 	// changed since the last acceptance.
 	PurposeReset Purpose = "reset"
+	// PurposeCharter is mailed by a charter campaign to an active account
+	// whose accepted charter is not the current one: it leads to the
+	// charter alone.
+	PurposeCharter Purpose = "charter"
 )
 
 // CodeState is the state of a stored code record.
@@ -161,6 +170,7 @@ const (
 	MailAlreadyActive MailKind = "already-active" // someone asked a code for an active account (no longer sent: MailReset)
 	MailReset         MailKind = "reset"          // code leading to a new password, same-day deadline
 	MailPasswordReset MailKind = "password-reset" // notice: the password was changed by a reset
+	MailCharter       MailKind = "charter"        // campaign: code leading to the new charter alone
 )
 
 // MailState is the delivery state of an outbox entry.

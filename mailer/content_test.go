@@ -21,7 +21,7 @@ func TestMailContents(t *testing.T) {
 	base := flow.Mail{ID: 1, To: "x@perso.example", Login: "fhebert", Name: "François Hébert", Code: testCode,
 		Deadline: created.Add(time.Hour), Created: created}
 	for _, lang := range []string{"fr", "en"} {
-		for _, kind := range []flow.MailKind{flow.MailInvitation, flow.MailRecovery, flow.MailRedirect, flow.MailActivated, flow.MailAlreadyActive, flow.MailReset, flow.MailPasswordReset} {
+		for _, kind := range []flow.MailKind{flow.MailInvitation, flow.MailRecovery, flow.MailRedirect, flow.MailActivated, flow.MailAlreadyActive, flow.MailReset, flow.MailPasswordReset, flow.MailCharter} {
 			m := base
 			m.Kind, m.Lang = kind, lang
 			switch kind {
@@ -53,6 +53,8 @@ func TestMailContents(t *testing.T) {
 			case flow.MailReset: // the code, the command, the deadline
 				want = append(want, testCode, "ssh ", map[string]string{"fr": "nouveau mot de passe", "en": "new password"}[lang],
 					map[string]string{"fr": "valable jusqu'au", "en": "valid until"}[lang])
+			case flow.MailCharter:
+				want = append(want, testCode, "ssh ", map[string]string{"fr": "rien\nd'autre n'est demandé", "en": "nothing else is\nasked"}[lang])
 			case flow.MailPasswordReset:
 				want = append(want, "fhebert", map[string]string{"fr": "contactez sans délai", "en": "contact the IT department at once"}[lang])
 			}

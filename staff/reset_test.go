@@ -53,3 +53,18 @@ func TestReset(t *testing.T) {
 		t.Errorf("%d mails to a pending account", n)
 	}
 }
+
+// charter wants status or remind; --dry-run belongs to remind.
+func TestCharterUsage(t *testing.T) {
+	w := newStoreWorld(t)
+	for _, args := range [][]string{{"charter"}, {"charter", "sign"}, {"charter", "status", "--dry-run"}} {
+		if code, _, errs := w.run("", args...); code != staff.ExitUsage || errs == "" {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+	var st flow.CharterCount
+	w.runJSON(&st, 0, "", "charter", "status")
+	if st.Active != 0 || st.Version == "" || st.Outdated == nil {
+		t.Errorf("charter status of an empty store: %+v", st)
+	}
+}

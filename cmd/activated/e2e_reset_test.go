@@ -147,3 +147,50 @@ func TestE2EResetStaff(t *testing.T) {
 		}
 	}
 }
+
+// A charter campaign: staff see who has not accepted the current charter,
+// a dry run sends nothing, remind mails a code that leads to the charter
+// alone; accepting it updates the consent value and nothing else.
+func TestE2EResetCharterCampaign(t *testing.T) {
+	h := newHarness(t, resetAccounts()...)
+	resetConsent(h, "sha256:0000000000000000")
+	sc := staffDial(h)
+	var out staffOutcomes
+	sc.json(&out, 0, "", "reset pdurand --json") // gives pdurand a dossier, unused
+	h.waitMail("pierre@perso.example.net", 0)
+	var st flow.CharterCount
+	sc.json(&st, 0, "", "charter status --json")
+	if st.Version != flow.CharterVersion(demoCharter) || st.Active != 1 || st.Current != 0 || !slices.Equal(st.Outdated, []string{"pdurand"}) {
+		t.Fatalf("charter status: %+v", st)
+	}
+	sc.json(&out, 0, "", "charter remind --dry-run --json")
+	if len(out.Results) != 1 || out.Results[0].Outcome != "would-remind" {
+		t.Fatalf("dry run: %+v", out)
+	}
+	sc.json(&out, 0, "", "charter remind --json")
+	if len(out.Results) != 1 || out.Results[0].Outcome != "reminded" {
+		t.Fatalf("remind: %+v", out)
+	}
+	m := h.waitMail("pierre@perso.example.net", 1)
+	if !strings.Contains(m.Subject, "charter has changed") {
+		t.Errorf("campaign mail: %q", m.Subject)
+	}
+	tm := h.openTerm(h.code("pierre@perso.example.net", 1), 80, 24, "en_US.UTF-8")
+	tm.waitFor(wizardScreen(flow.StepCharter))
+	tm.send(" ", keyEnter)
+	tm.waitFor("Your acceptance of the new IT charter is recorded")
+	e := h.entry("pdurand")
+	if got := slices.Sorted(slices.Values(e.GetAttributeValues("supannConsentement"))); !slices.Equal(got, []string{"{CHARTE}" + st.Version, "{RGPD}2024"}) {
+		t.Errorf("supannConsentement %q", got)
+	}
+	if err := h.bindAs("pdurand", resetOld); err != nil {
+		t.Errorf("the campaign changed the password: %v", err)
+	}
+	sc.json(&st, 0, "", "charter status --json")
+	if st.Current != 1 || len(st.Outdated) != 0 {
+		t.Errorf("charter status after acceptance: %+v", st)
+	}
+	if r := sc.run("", "charter status"); !strings.Contains(r.stdout, "Accepted it") {
+		t.Errorf("charter status table:\n%s", r.stdout)
+	}
+}

@@ -77,6 +77,7 @@ var fr = map[string]string{
 	"reset.intro":        "Choisissez votre nouveau mot de passe. Une phrase de plusieurs mots est plus facile à retenir et plus sûre.",
 	"reset.charter":      "La charte informatique a changé depuis votre dernière acceptation.",
 	"reset.done":         "Votre nouveau mot de passe est enregistré. Votre compte est actif.",
+	"charter.done":       "Votre acceptation de la nouvelle charte informatique est enregistrée. Rien d'autre n'a changé.",
 	"done.mail":          "Votre adresse universitaire : %s",
 	"done.redirect":      "Vos mails sont redirigés vers %s.",
 	"done.redirect.copy": "Vos mails sont redirigés vers %s ; une copie reste dans votre boîte universitaire.",
