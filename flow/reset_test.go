@@ -112,6 +112,17 @@ func TestResetRefusedByDirectory(t *testing.T) {
 		t.Fatal("a refusal ended the reset")
 	}
 	must(t, x.Finish(ctx, "another good passphrase for pierre"))
+	x.Close()
+
+	// A second reset: the password set by the first is not "saved" for it.
+	must(t, e.svc.Begin(ctx, "pdurand", user))
+	y, err := e.svc.Open(ctx, e.lastCode("pdurand", flow.MailReset), user)
+	must(t, err)
+	defer y.Close()
+	d := dossier(t, y)
+	if d.PasswordSaved() || e.svc.View(d, d.Next()).Saved || d.Next() != flow.StepPassword {
+		t.Errorf("second reset: saved %v, view %+v", d.PasswordSaved(), e.svc.View(d, d.Next()))
+	}
 }
 
 // Staff mail a reset code (helpdesk); an account not active needs an

@@ -181,10 +181,9 @@ func (s *Service) View(d Dossier, step Step) StepView {
 	case StepVerifyRedirect:
 		v.Intro = append(v.Intro, Sentence{Key: "verify.sent", Arg: d.Redirect})
 	case StepPassword:
-		v.Saved = !d.PasswordSet.IsZero()
+		v.Saved = d.PasswordSaved()
 		switch {
 		case d.Resetting():
-			v.Saved = false // the reset's new password
 			say("reset.intro")
 			v.Rules = s.cfg.Password.Check("", d.Login).Rules
 		case v.Saved:

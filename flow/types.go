@@ -87,6 +87,11 @@ func (d Dossier) IsStaff(staff []string) bool {
 // Resetting tells whether a password reset is under way.
 func (d Dossier) Resetting() bool { return !d.ResetOpened.IsZero() }
 
+// PasswordSaved tells whether the directory took the password of the step
+// under way, so that only the rest of the activation is left: never during
+// a reset, which asks for a new one.
+func (d Dossier) PasswordSaved() bool { return !d.PasswordSet.IsZero() && !d.Resetting() }
+
 // NeedsRedirectVerification tells whether the chosen redirect differs from
 // every recovery address of the account (case-insensitive).
 func (d Dossier) NeedsRedirectVerification() bool {
