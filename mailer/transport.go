@@ -179,13 +179,21 @@ func (t *smtpTransport) dial(ctx context.Context) (*gosmtp.Client, error) {
 }
 
 // Send runs one SMTP transaction. It returns once the server accepted the
-// message (250 after DATA) or with the reason it did not.
+// message (250 after DATA) or with the reason it did not. The QUIT that
+// follows acceptance goes on in the background (bounded by the
+// connection's deadline): the caller records the delivery at once, so the
+// window in which a crash would send the mail again is that record alone.
 func (t *smtpTransport) Send(ctx context.Context, from, to string, msg []byte) error {
 	c, err := t.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	accepted := false
+	defer func() {
+		if !accepted {
+			c.Close()
+		}
+	}()
 	if err := c.Mail((&mail.Address{Address: from}).String()); err != nil {
 		return fmt.Errorf("smtp %s: MAIL FROM: %w", t.addr, err)
 	}
@@ -202,7 +210,11 @@ func (t *smtpTransport) Send(ctx context.Context, from, to string, msg []byte) e
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("smtp %s: end of DATA: %w", t.addr, err)
 	}
-	_ = c.Quit() // the message is accepted; a failed QUIT changes nothing
+	accepted = true
+	go func() {
+		_ = c.Quit() // the message is accepted; a failed QUIT changes nothing
+		c.Close()
+	}()
 	return nil
 }
 
