@@ -99,7 +99,21 @@ type Config struct {
 	// MailDomain: Create writes Attrs.Mail as login@MailDomain; "" = no
 	// institutional address.
 	MailDomain string
+	// Metrics counts failed operations; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics is what the adapter counts.
+type Metrics interface {
+	// LDAPError: an operation failed because the directory could not be
+	// reached or answered with an unexpected error (not a refused password,
+	// an existing login or a missing entry, which are answers).
+	LDAPError()
+}
+
+type noMetrics struct{}
+
+func (noMetrics) LDAPError() {}
 
 // SUPANN values.
 const (
@@ -153,6 +167,9 @@ func New(cfg Config) (*Directory, error) {
 	fill(&cfg.ConsentLabel, "{CHARTE}")
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	if cfg.AuxClasses == nil {
 		cfg.AuxClasses = []string{"supannPerson"}
@@ -370,7 +387,12 @@ func (d *Directory) drop(c *ldap.Conn) {
 // flow.ErrMisconfigured, saying what to fix (need: the grant op needs).
 // If ctx ends first, do returns at once; op finishes or times out in the
 // background.
-func (d *Directory) do(ctx context.Context, retry bool, need string, op func(*ldap.Conn) error) error {
+func (d *Directory) do(ctx context.Context, retry bool, need string, op func(*ldap.Conn) error) (err error) {
+	defer func() {
+		if err != nil && !answer(err) && !errors.Is(err, context.Canceled) { // canceled: the user left
+			d.cfg.Metrics.LDAPError()
+		}
+	}()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", flow.ErrUnavailable, err)
 	}
@@ -399,6 +421,14 @@ func (d *Directory) attempt(ctx context.Context, retry bool, need string, op fun
 			return fmt.Errorf("%w: %w", flow.ErrUnavailable, err)
 		}
 	}
+}
+
+// answer tells whether err is the directory's answer to a well-formed
+// request (a password its policy refuses, a login taken, an entry
+// missing) rather than a failure an operator must look at.
+func answer(err error) bool {
+	return errors.Is(err, errNoEntry) || ldap.IsErrorAnyOf(err, ldap.LDAPResultConstraintViolation,
+		ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultNoSuchObject)
 }
 
 // transient tells whether err means the connection or the server is

@@ -106,19 +106,22 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // Errors a front end turns into a sentence in the user's language.
 var (
-	ErrNotFound       = errors.New("not found")
-	ErrNoAccount      = errors.New("no such account")
-	ErrCodeWrong      = errors.New("code: unknown")
-	ErrCodeExpired    = errors.New("code: expired")
-	ErrCodeUsed       = errors.New("code: already used")
-	ErrCodeSuperseded = errors.New("code: replaced by a newer one")
-	ErrCodeRevoked    = errors.New("code: revoked")
-	ErrCodeFinished   = errors.New("code: the account is already activated")
-	ErrBusy           = errors.New("dossier: open in another session")
-	ErrClosed         = errors.New("session: closed")
-	ErrOrder          = errors.New("step: not available yet")
-	ErrNotAccepted    = errors.New("charter: not accepted")
-	ErrInvalidAddress = errors.New("mail address: invalid")
+	ErrNotFound  = errors.New("not found")
+	ErrNoAccount = errors.New("no such account")
+	ErrCodeWrong = errors.New("code: unknown")
+	// ErrRedirectCodeWrong is ErrCodeWrong at step 6: a new code comes
+	// from the resend key there, not from starting over.
+	ErrRedirectCodeWrong = fmt.Errorf("%w (redirect)", ErrCodeWrong)
+	ErrCodeExpired       = errors.New("code: expired")
+	ErrCodeUsed          = errors.New("code: already used")
+	ErrCodeSuperseded    = errors.New("code: replaced by a newer one")
+	ErrCodeRevoked       = errors.New("code: revoked")
+	ErrCodeFinished      = errors.New("code: the account is already activated")
+	ErrBusy              = errors.New("dossier: open in another session")
+	ErrClosed            = errors.New("session: closed")
+	ErrOrder             = errors.New("step: not available yet")
+	ErrNotAccepted       = errors.New("charter: not accepted")
+	ErrInvalidAddress    = errors.New("mail address: invalid")
 	// ErrAddressCharacters is an ErrInvalidAddress whose reason is a
 	// control, format or invisible character (a bidi override…).
 	ErrAddressCharacters = fmt.Errorf("%w: invisible or control characters", ErrInvalidAddress)

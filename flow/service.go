@@ -39,6 +39,8 @@ type Config struct {
 	// the directory.
 	BeginsPerAddress int
 	BeginsWindow     time.Duration
+	// Metrics counts steps entered and activations; nil counts nothing.
+	Metrics Metrics
 	// LoginsPerMinute bounds the logins the whole server answers in a
 	// minute, whatever the addresses (default 600: ten a second, far above
 	// the busiest first day of term, well below what floods the directory
@@ -73,6 +75,9 @@ func (c *Config) defaults() error {
 	c.WrongCodesWindow = cmp.Or(c.WrongCodesWindow, 15*time.Minute)
 	c.BeginsPerAddress = cmp.Or(c.BeginsPerAddress, 60)
 	c.BeginsWindow = cmp.Or(c.BeginsWindow, 10*time.Minute)
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
+	}
 	c.LoginsPerMinute = cmp.Or(c.LoginsPerMinute, 600)
 	c.FinishTimeout = cmp.Or(c.FinishTimeout, 2*time.Minute)
 	return nil
@@ -129,7 +134,7 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		cfg: cfg, store: store, dir: dir, clock: clock, log: log,
+		cfg: cfg, store: steppedStore{store, cfg.Metrics}, dir: dir, clock: clock, log: log,
 		checks:       passwordChecks(),
 		mailRate:     newLimiter(cfg.MailsPerHour, time.Hour),
 		redirectRate: newLimiter(cfg.MailsPerHour, time.Hour),

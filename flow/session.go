@@ -262,13 +262,16 @@ func (x *Session) VerifyRedirect(code string) error {
 	if d, err := x.Dossier(); err == nil && d.RedirectVerified && d.Next() > StepVerifyRedirect {
 		return nil
 	}
-	norm, rec, err := x.svc.findCode(code, x.who())
+	norm, rec, err := x.svc.findCode(CodeFromPaste(code), x.who())
+	if errors.Is(err, ErrCodeWrong) {
+		return ErrRedirectCodeWrong
+	}
 	if err != nil {
 		return err
 	}
 	if rec.Login != x.login || rec.Purpose != PurposeRedirect {
 		x.svc.wrongCode(x.who())
-		return ErrCodeWrong
+		return ErrRedirectCodeWrong
 	}
 	return x.update("verify-redirect", "", func(tx Tx, d *Dossier) error {
 		if err := at(d, StepVerifyRedirect); err != nil {

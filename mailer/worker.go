@@ -28,7 +28,20 @@ type WorkerOptions struct {
 	BaseDelay time.Duration // delay after the first failure, doubled after each (30s)
 	MaxDelay  time.Duration // longest delay between two attempts (1h)
 	Poll      time.Duration // look at the outbox at least this often (30s)
+	// Metrics counts deliveries and failed attempts; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics is what the worker counts, by mail kind.
+type Metrics interface {
+	Sent(kind string)   // the transport accepted a mail
+	Failed(kind string) // an attempt failed (it may be retried)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Sent(string)   {}
+func (noMetrics) Failed(string) {}
 
 // batch is how many mails one Due call returns.
 const batch = 50
@@ -70,6 +83,9 @@ func NewWorker(q Queue, wake <-chan struct{}, tr Transport, r *Renderer, clock f
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 30 * time.Second
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = noMetrics{}
 	}
 	if clock == nil {
 		clock = flow.SystemClock{}
@@ -163,6 +179,7 @@ func (w *Worker) deliver(ctx context.Context, m flow.Mail) (retry time.Time, ok 
 	err := w.send(ctx, m)
 	now := w.clock.Now()
 	if err == nil {
+		w.opts.Metrics.Sent(string(m.Kind))
 		if err := w.q.Delivered(m.ID, now); err != nil {
 			// Sent but not recorded: remembered, so only the marking is
 			// tried again (a restart meanwhile sends it again, same
@@ -177,6 +194,7 @@ func (w *Worker) deliver(ctx context.Context, m flow.Mail) (retry time.Time, ok 
 	if ctx.Err() != nil {
 		return time.Time{}, false // shutting down: the mail stays due
 	}
+	w.opts.Metrics.Failed(string(m.Kind))
 	reason := err.Error()
 	deadline := m.Created.Add(w.opts.RetryFor)
 	if !now.Before(deadline) {

@@ -126,11 +126,12 @@ func (r *connRecord) closeChannel() {
 // is charged for any misbehaviour.
 type loggedConn struct {
 	net.Conn
-	rec    *connRecord
-	log    *slog.Logger
-	door   *door
-	closed func() // called once, after the log line
-	once   sync.Once
+	rec     *connRecord
+	log     *slog.Logger
+	door    *door
+	metrics Metrics
+	closed  func() // called once, after the log line
+	once    sync.Once
 
 	heard   atomic.Int64 // UnixNano of the last byte received; 0: none yet
 	readErr atomic.Value // error: the last read's, when it failed
@@ -196,6 +197,9 @@ func (c *loggedConn) Close() error {
 			"sessions", r.sessions, "duration", time.Since(r.start).Round(time.Millisecond), "outcome", outcome,
 			"penalty", cost)
 		c.door.closed(c, cost)
+		if c.metrics != nil { // nil in tests that build a loggedConn by hand
+			c.metrics.ConnectionOutcome(outcome)
+		}
 		c.closed()
 	})
 	return c.Conn.Close()

@@ -1,6 +1,8 @@
 package sshapp
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -53,10 +55,10 @@ func say(sess ssh.Session, msg string) {
 }
 
 // refusal is a refusal's message in the client's language or, when the
-// client sent no locale (Windows' OpenSSH, PuTTY), in every language, the
-// default first.
+// client sent no locale (Windows' OpenSSH, PuTTY) or one that names no
+// language (C.UTF-8), in every language, the default first.
 func (s *Server) refusal(sess ssh.Session, msg func(lang string) string) string {
-	if clientLang(sess) != "" {
+	if i18n.Names(clientLang(sess)) {
 		return msg(s.lang(sess))
 	}
 	out := msg(s.cfg.DefaultLang)
@@ -155,31 +157,44 @@ func (s *Server) staffSession(sess ssh.Session, rec *connRecord) {
 		fail(sess, s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.denied") }))
 		return
 	}
+	defer s.track("staff")()
 	who := Staff{Name: name, Fingerprint: gossh.FingerprintSHA256(pk), Remote: rec.remote}
+	args := sess.Command()
+	_, _, pty := sess.Pty()
+	dashboard := len(args) == 0 && pty && s.cfg.Dashboard != nil
+	ctx, cancel := s.untilStopping(sess.Context()) // a stop ends audit --follow too
+	defer cancel()
+	ctx, endCommand := context.WithCancelCause(ctx)
+	defer endCommand(nil)
 	// A key removed from the file (or a file made unsafe) ends the session,
-	// a running `audit --follow` or dashboard included.
+	// a running `audit --follow` or dashboard included. A command is told
+	// why through its context, so that it reports it as a failure (as JSON
+	// with --json); the connection closes anyway a moment later.
 	if conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn); ok {
 		defer s.keys.watch(pk, func() {
 			rec.setOutcome("staff-key-removed")
 			s.log.Warn("staff session ended: key no longer listed", "remote", rec.remote, "staff", who.Name, "key", who.Fingerprint)
-			s.sayThenClose(sess, conn, s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.keyremoved") }))
+			msg := s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.keyremoved") })
+			if dashboard {
+				s.sayThenClose(sess, conn, msg)
+				return
+			}
+			endCommand(errors.New(msg))
+			time.AfterFunc(2*time.Second, func() { _ = conn.Close() })
 		})()
 	}
-	args := sess.Command()
 	verb := "dashboard"
 	if len(args) > 0 {
 		verb = sanitize.Text(args[0])
 	}
 	s.log.Info("staff session", "remote", rec.remote, "staff", who.Name, "key", who.Fingerprint, "command", verb)
-	if _, _, pty := sess.Pty(); len(args) == 0 && pty && s.cfg.Dashboard != nil {
+	if dashboard {
 		s.dashboard(sess, who)
 		rec.setOutcome("staff-dashboard")
 		_ = sess.Exit(0)
 		return
 	}
-	drainWindows(winch)                            // a command has no use for the window size
-	ctx, cancel := s.untilStopping(sess.Context()) // a stop ends audit --follow too
-	defer cancel()
+	drainWindows(winch) // a command has no use for the window size
 	code := s.staff(ctx, who, args, sess, sess, sess.Stderr())
 	rec.setOutcome(fmt.Sprintf("staff-exit-%d", code))
 	_ = sess.Exit(code)

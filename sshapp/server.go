@@ -84,7 +84,23 @@ type Config struct {
 	Dashboard func(ctx context.Context, who Staff) tea.Model
 
 	Log *slog.Logger
+	// Metrics counts connections and sessions; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics is what the server counts. No argument carries a login, an
+// address or a code.
+type Metrics interface {
+	ConnectionOutcome(outcome string) // a connection closed, with its log line's outcome
+	SessionOpened(kind string)        // kind: tui, plain or staff
+	SessionClosed(kind string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) ConnectionOutcome(string) {}
+func (noMetrics) SessionOpened(string)     {}
+func (noMetrics) SessionClosed(string)     {}
 
 // Staff is an authenticated staff member.
 type Staff struct {
@@ -95,6 +111,10 @@ type Staff struct {
 
 // StaffHandler runs a staff command (args split like a shell would) on the
 // session's streams and returns the exit status. It knows nothing of SSH.
+// ctx ends when the connection does, when the server stops (cause
+// context.Canceled), or when the staff key is withdrawn: the cause is then
+// an error whose text tells the staff member why, for the handler to report
+// as a failure; the connection is closed a moment later.
 type StaffHandler func(ctx context.Context, who Staff, args []string, stdin io.Reader, stdout, stderr io.Writer) int
 
 // Server is the SSH front door of the activation service.
@@ -142,6 +162,9 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 	cfg.DefaultLang = i18n.Pick(cmp.Or(cfg.DefaultLang, svc.Config().DefaultLang), i18n.Langs[0])
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	if cfg.MaxSessions < 0 {
 		return nil, fmt.Errorf("ssh server: max sessions %d < 0", cfg.MaxSessions)
@@ -246,7 +269,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) connOpened(ctx ssh.Context, c net.Conn) net.Conn {
 	remote := clientIP(c.RemoteAddr()).String()
 	rec := &connRecord{start: time.Now(), remote: remote, source: flow.Source(remote)}
-	lc := &loggedConn{Conn: c, rec: rec, log: s.log, door: s.door, closed: s.open.done}
+	lc := &loggedConn{Conn: c, rec: rec, log: s.log, door: s.door, metrics: s.cfg.Metrics, closed: s.open.done}
 	s.open.add()
 	if s.door.admit(lc) == refused {
 		s.open.done()

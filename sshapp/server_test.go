@@ -105,11 +105,15 @@ func startServer(t testing.TB, edit func(*sshapp.Config)) *sshFixture {
 	if edit != nil {
 		edit(&cfg)
 	}
-	staff := func(ctx context.Context, who sshapp.Staff, args []string, _ io.Reader, stdout, _ io.Writer) int {
+	staff := func(ctx context.Context, who sshapp.Staff, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		f.calls <- staffCall{who, args}
 		if len(args) > 0 && args[0] == "follow" { // like audit --follow: until ctx ends
 			io.WriteString(stdout, "following\n")
 			<-ctx.Done()
+			if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) { // the key withdrawn
+				io.WriteString(stderr, cause.Error()+"\n")
+				return 1
+			}
 			return 0
 		}
 		io.WriteString(stdout, "hello "+who.Name+"\n")
@@ -292,6 +296,10 @@ func TestUnknownUserGetsExplanation(t *testing.T) {
 		{"root", nil, "fr+en"}, // no locale sent: every language, the default first
 		{"jdoe", map[string]string{"LANG": "en_GB.UTF-8"}, "en"},
 		{"staff+plain", map[string]string{"LANG": "fr_FR.UTF-8"}, "fr"},
+		// A locale that names no language (Debian, Docker and WSL default
+		// to C.UTF-8) says nothing of what the user reads: every language.
+		{"admin", map[string]string{"LANG": "C.UTF-8"}, "fr+en"},
+		{"guest", map[string]string{"LC_ALL": "POSIX"}, "fr+en"},
 	} {
 		c := f.mustDial(t, tc.user)
 		stdout, stderr, status := run(t, c, "", tc.env)

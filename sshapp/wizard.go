@@ -25,6 +25,7 @@ func (s *Server) plainMiddleware(next ssh.Handler) ssh.Handler {
 		}
 		rec := recordOf(sess.Context())
 		rec.setOutcome("plain")
+		defer s.wizardStarted(sess, "plain")()
 		drainWindows(winch) // plain mode has no use for the window size
 		ctx, cancel := s.untilStopping(sess.Context())
 		defer cancel()
@@ -61,6 +62,7 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			}
 		}()
 		recordOf(sess.Context()).setOutcome("tui")
+		defer s.wizardStarted(sess, "tui")()
 		program := func(sess ssh.Session) *tea.Program {
 			m, done := tui.New(s.svc, tui.Options{
 				Code: parseUser(sess.User()).code, Client: s.client(sess),
@@ -89,6 +91,22 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 		}
 		s.stopped(sess)
 	}
+}
+
+// wizardStarted counts a wizard session of kind (tui or plain) as open,
+// and its user at step 1 when it starts without a code; the function it
+// returns counts the session closed.
+func (s *Server) wizardStarted(sess ssh.Session, kind string) func() {
+	if parseUser(sess.User()).code == "" {
+		s.svc.EnterLogin()
+	}
+	return s.track(kind)
+}
+
+// track counts a session of kind as open until the returned function runs.
+func (s *Server) track(kind string) func() {
+	s.cfg.Metrics.SessionOpened(kind)
+	return func() { s.cfg.Metrics.SessionClosed(kind) }
 }
 
 // untilStopping is ctx, also cancelled when the server starts to stop.

@@ -128,7 +128,7 @@ func (e *env) runImport(create, dry bool) error {
 	for i, l := range lines {
 		results[i] = l.result
 	}
-	return e.report(results, "lines", true)
+	return e.report(results, "line", true)
 }
 
 // states returns the state of every dossier, read once.

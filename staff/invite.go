@@ -78,13 +78,15 @@ func (e *env) inviteOne(login string, renew bool) (result, error) {
 	return r, nil
 }
 
-// report prints results and returns a partialError when some failed.
+// report is a batch's outcomes, as --json prints them.
 type report struct {
 	Results []result       `json:"results"`
 	Counts  map[string]int `json:"counts"`
 	Error   string         `json:"error,omitempty"` // some failed: the summary
 }
 
+// report prints results and returns a partialError when some failed; what
+// is the singular of what a result is about ("login", "line").
 func (e *env) report(results []result, what string, withLine bool) error {
 	var c counts
 	var bad counts
@@ -96,7 +98,7 @@ func (e *env) report(results []result, what string, withLine bool) error {
 	}
 	var failure error
 	if n := sum(bad.n); n > 0 {
-		failure = partialError{fmt.Sprintf("%d of %d %s failed: %s", n, len(results), what, bad.String())}
+		failure = partialError{fmt.Sprintf("%d of %s failed: %s", n, plural(len(results), what), bad.String())}
 	}
 	if e.json {
 		r := report{Results: results, Counts: nonNil(c.n)}
@@ -123,7 +125,7 @@ func (e *env) report(results []result, what string, withLine bool) error {
 		if err := t.flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%d %s: %s\n", len(results), what, c.String())
+		fmt.Fprintf(e.stdout, "%s: %s\n", plural(len(results), what), c.String())
 	}
 	return failure
 }
@@ -178,7 +180,7 @@ example:
 				}
 				results = append(results, r)
 			}
-			return e.report(results, "logins", false)
+			return e.report(results, "login", false)
 		}
 	},
 }
@@ -203,7 +205,7 @@ example:
 				return fmt.Errorf("resend %s: %w", login, err)
 			}
 			r := result{Login: login, Outcome: string(out), Detail: e.detail(string(out))}
-			return e.report([]result{r}, "logins", false)
+			return e.report([]result{r}, "login", false)
 		}
 	},
 }
@@ -222,6 +224,7 @@ example:
 			if err != nil {
 				return err
 			}
+			busy := e.svc.Busy(login) // before: the revoke ends that session
 			switch err := e.svc.Revoke(login, e.who.Client()); {
 			case errors.Is(err, flow.ErrNotFound):
 				return fmt.Errorf("no dossier for %s", login)
@@ -230,8 +233,11 @@ example:
 			case err != nil:
 				return fmt.Errorf("revoke %s: %w", login, err)
 			}
-			r := result{Login: login, Outcome: outRevoked, Detail: "codes ended, open session closed"}
-			return e.report([]result{r}, "logins", false)
+			r := result{Login: login, Outcome: outRevoked, Detail: "codes ended; no session was open"}
+			if busy {
+				r.Detail = "codes ended, open session closed"
+			}
+			return e.report([]result{r}, "login", false)
 		}
 	},
 }

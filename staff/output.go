@@ -143,3 +143,11 @@ func (c *counts) String() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// plural is "1 login", "0 logins", "2 logins".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

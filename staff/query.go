@@ -1,6 +1,7 @@
 package staff
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -280,7 +281,7 @@ example:
 			if err := t2.flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%d dossiers (* = a session is open on it now)\n", len(list))
+			fmt.Fprintf(e.stdout, "%s (* = a session is open on it now)\n", plural(len(list), "dossier"))
 			return nil
 		}
 	},
@@ -374,6 +375,11 @@ func (e *env) follow(login string, since time.Time) error {
 		}
 		select {
 		case <-e.ctx.Done():
+			// The connection closed or the server stops: the end of the
+			// stream. Any other cause (the key withdrawn) is a failure.
+			if cause := context.Cause(e.ctx); !errors.Is(cause, context.Canceled) {
+				return cause
+			}
 			return nil
 		case <-changes:
 		case <-tick.C:

@@ -259,8 +259,8 @@ func TestResendAndRevoke(t *testing.T) {
 		t.Fatalf("open with the resent code: %v", err)
 	}
 	w.runJSON(&r, 0, "", "revoke", "amartin")
-	if r.outcomes()["amartin"] != "revoked" {
-		t.Fatalf("revoke: %+v", r)
+	if r.outcomes()["amartin"] != "revoked" || !strings.Contains(r.Results[0].Detail, "session closed") {
+		t.Fatalf("revoke with a session open: %+v", r)
 	}
 	select {
 	case <-x.Done():
@@ -268,6 +268,12 @@ func TestResendAndRevoke(t *testing.T) {
 		t.Error("revoke left the user's session open")
 	}
 	x.Close()
+	// Again, with no session open: the technician on the phone must not be
+	// told a session was closed.
+	w.runJSON(&r, 0, "", "revoke", "amartin")
+	if r.outcomes()["amartin"] != "revoked" || strings.Contains(r.Results[0].Detail, "session closed") {
+		t.Errorf("revoke with no session open: %+v", r)
+	}
 	if _, err := w.svc.Open(ctx, second, client); !errors.Is(err, flow.ErrCodeRevoked) {
 		t.Errorf("code after revoke: %v, want ErrCodeRevoked", err)
 	}
@@ -404,5 +410,23 @@ func TestAuditFollowTable(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("exit %d:\n%s", code, out.String())
+	}
+}
+
+// TestCountsAgreeWithTheirNumber: one dossier is "1 dossier", one login
+// "1 login", in the lines a technician reads aloud.
+func TestCountsAgreeWithTheirNumber(t *testing.T) {
+	w := newWorld(t, pending)
+	code, out, _ := w.run("", "invite", "amartin")
+	if code != 0 || !strings.Contains(out, "1 login: 1 invited") {
+		t.Errorf("invite of one login: exit %d\n%s", code, out)
+	}
+	code, out, _ = w.run("", "list")
+	if code != 0 || !strings.Contains(out, "1 dossier (") {
+		t.Errorf("list of one dossier: exit %d\n%s", code, out)
+	}
+	code, _, errs := w.run("login\nnobody\n", "import")
+	if code != staff.ExitFailed || !strings.Contains(errs, "1 of 1 line failed") {
+		t.Errorf("import of one failing line: exit %d, stderr %q", code, errs)
 	}
 }

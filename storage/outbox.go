@@ -120,8 +120,9 @@ func (db *DB) Retry(id uint64, next time.Time, reason string) error {
 // transaction.
 func (db *DB) updateMail(id uint64, fn func(*tx, *flow.Mail) error) error {
 	defer db.unclaim(id)
-	return db.eng.update(func(btx kvTx) error {
-		t := &tx{db: db, btx: btx}
+	var t *tx
+	err := db.eng.update(func(btx kvTx) error {
+		t = &tx{db: db, btx: btx}
 		m, err := t.mail(id)
 		if err != nil {
 			return err
@@ -137,6 +138,10 @@ func (db *DB) updateMail(id uint64, fn func(*tx, *flow.Mail) error) error {
 		}
 		return nil
 	})
+	if err == nil {
+		db.committed(t)
+	}
+	return err
 }
 
 // sweepBatch bounds the records one transaction of Sweep deletes (two

@@ -76,6 +76,10 @@ func indexAudit(tx *bolt.Tx) error {
 type Options struct {
 	// Timeout bounds the wait for the file lock (default 1s).
 	Timeout time.Duration
+	// QueueChanged, if set, is told after each commit by how much the
+	// number of queued mails changed (enqueued, delivered, given up,
+	// cancelled); QueueLen gives the number to start from.
+	QueueChanged func(delta int)
 }
 
 // DB is the open database. It is safe for concurrent use.
@@ -86,6 +90,7 @@ type DB struct {
 	etcd     *etcdEngine // nil on bbolt
 	keys     *keys
 	enqueued chan struct{}
+	opts     Options
 }
 
 var _ flow.Store = (*DB)(nil)
@@ -112,7 +117,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	b.MaxBatchDelay = 2 * time.Millisecond // a login step waits this long at most for company
-	db := &DB{path: path, bolt: b, eng: boltEngine{b}, keys: k, enqueued: make(chan struct{}, 1)}
+	db := &DB{path: path, bolt: b, eng: boltEngine{b}, keys: k, enqueued: make(chan struct{}, 1), opts: opts}
 	if err := db.migrate(); err != nil {
 		b.Close()
 		return nil, err
@@ -220,7 +225,28 @@ func (db *DB) Update(fn func(flow.Tx) error) error {
 		default:
 		}
 	}
+	db.committed(t)
 	return nil
+}
+
+// committed reports a committed transaction's change of the queue.
+func (db *DB) committed(t *tx) {
+	if t.queued != 0 && db.opts.QueueChanged != nil {
+		db.opts.QueueChanged(t.queued)
+	}
+}
+
+// QueueLen is the number of mails queued now.
+func (db *DB) QueueLen() (int, error) {
+	var n int
+	err := db.eng.view(func(btx kvTx) error {
+		c := btx.Bucket(bucketQueue).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Batch is Update for many concurrent callers: their fns share one
@@ -232,8 +258,9 @@ func (db *DB) Batch(fn func(flow.Tx) error) error {
 	}
 	var enqueued atomic.Bool
 	var fnErr error
+	var t *tx // the run of fn that was committed
 	err := db.bolt.Batch(func(btx *bolt.Tx) error {
-		t := &tx{db: db, btx: boltTx{btx}}
+		t = &tx{db: db, btx: boltTx{btx}}
 		fnErr = fn(t)
 		if fnErr == nil && t.enqueued {
 			enqueued.Store(true)
@@ -252,6 +279,7 @@ func (db *DB) Batch(fn func(flow.Tx) error) error {
 		default:
 		}
 	}
+	db.committed(t)
 	return nil
 }
 

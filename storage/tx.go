@@ -17,6 +17,7 @@ type tx struct {
 	db       *DB
 	btx      kvTx
 	enqueued bool
+	queued   int // net change of the queue bucket in this transaction
 }
 
 var _ flow.Tx = (*tx)(nil)
@@ -292,6 +293,13 @@ func (t *tx) putMail(m flow.Mail) error {
 		return err
 	}
 	queue, idx := t.btx.Bucket(bucketQueue), t.btx.Bucket(bucketQueueIdx)
+	was := queue.Get(key) != nil
+	switch {
+	case m.State == flow.MailQueued && !was:
+		t.queued++
+	case m.State != flow.MailQueued && was:
+		t.queued--
+	}
 	if login := queue.Get(key); len(login) > 0 {
 		if err := idx.Delete(idxKey(string(login), key)); err != nil {
 			return err

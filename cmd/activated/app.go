@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"activated/directory"
 	"activated/flow"
 	"activated/hostkeys"
+	"activated/internal/metrics"
 	"activated/mailer"
 	"activated/sshapp"
 	"activated/staff"
@@ -62,6 +64,10 @@ type app struct {
 	svc    *flow.Service
 	worker *mailer.Worker
 	ssh    *sshapp.Server
+
+	metrics     *metrics.Metrics
+	metricsAddr net.Addr // where /metrics listens, once run listens (nil: off)
+	notify      notifier // systemd, when it started us
 }
 
 func (c *Config) directoryConfig() (directory.Config, error) {
@@ -110,7 +116,7 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 	if opts.shutdownGrace == 0 {
 		opts.shutdownGrace = defaultShutdownGrace
 	}
-	a := &app{cfg: cfg, opts: opts, log: log}
+	a := &app{cfg: cfg, opts: opts, log: log, metrics: metrics.New(versionString()), notify: newNotifier(os.Getenv, os.Getpid())}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -123,10 +129,16 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 	if a.db, err = cfg.openStorage(opts.etcdLeaseTTL); err != nil {
 		return nil, err
 	}
+	queued, err := a.db.QueueLen()
+	if err != nil {
+		return nil, err
+	}
+	a.metrics.SetQueued(queued)
 	dcfg, err := cfg.directoryConfig()
 	if err != nil {
 		return nil, err
 	}
+	dcfg.Metrics = a.metrics
 	if a.dir, err = directory.New(dcfg); err != nil {
 		return nil, err
 	}
@@ -140,11 +152,13 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 	}
 	wopts := opts.worker
 	wopts.RetryFor = cfg.Mail.RetryFor.Duration
+	wopts.Metrics = a.metrics
 	a.worker = mailer.NewWorker(a.db, a.db.Enqueued(), tr, mailer.NewRenderer(mcfg), opts.clock, log, wopts)
 	fcfg := flow.Config{
 		Location: cfg.Location(), StaffAffiliations: cfg.Activation.StaffAffiliations, Charter: charter,
 		Password:    flow.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, MinScore: cfg.Password.MinScore},
 		Institution: cfg.Activation.Institution, DefaultLang: cfg.Activation.Language, MailsPerHour: cfg.Activation.MailsPerHour,
+		Metrics:         a.metrics,
 		LoginsPerMinute: cfg.Activation.LoginsPerMinute,
 		Helpdesk:        cfg.Activation.Helpdesk,
 	}
@@ -168,7 +182,7 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 		HandshakeTimeout: cfg.SSH.HandshakeTimeout.Duration, MaxSessions: cfg.SSH.MaxSessions,
 		MaxStartups: cfg.SSH.MaxStartups, MaxStartupsPerSource: cfg.SSH.MaxStartupsPerSource,
 		PublicHost: cfg.Activation.PublicHost, PublicPort: cfg.Activation.PublicPort, Services: cfg.Activation.Services,
-		DefaultLang: cfg.Activation.Language, Ephemeral: opts.ephemeral, Log: log,
+		DefaultLang: cfg.Activation.Language, Ephemeral: opts.ephemeral, Log: log, Metrics: a.metrics,
 		Dashboard: func(ctx context.Context, who sshapp.Staff) tea.Model {
 			return dashboard.New(ctx, a.svc, staffIdentity(who))
 		},
@@ -190,12 +204,40 @@ func staffIdentity(who sshapp.Staff) staff.Identity {
 
 // run serves until ctx ends, then shuts down in order: no new sessions,
 // open sessions closed, the mail worker stopped, the store closed.
-// ready, if set, is called with the listening address.
+// ready, if set, is called with the listening address. Under systemd it
+// says READY=1 once it listens, STOPPING=1 when it starts to stop, and
+// pings the watchdog while the store answers.
 func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
-	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)
+	ln, err := systemdListener(os.Getenv, os.Getpid(), 3)
 	if err != nil {
+		return err
+	}
+	if ln != nil {
+		a.log.Info("ssh: listening on the socket systemd passed (activated.socket); ssh.listen is not used")
+	} else if ln, err = net.Listen("tcp", a.cfg.SSH.Listen); err != nil {
 		return fmt.Errorf("ssh.listen: %w", err)
 	}
+	var web *http.Server
+	if a.cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", a.cfg.Metrics.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		a.metricsAddr = mln.Addr()
+		web = &http.Server{Handler: a.metrics.Handler(a.readiness()...), ReadHeaderTimeout: 10 * time.Second}
+		go web.Serve(mln)
+		a.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	bln, err := listenBackup(a.cfg)
+	if err != nil {
+		ln.Close()
+		if web != nil {
+			web.Close()
+		}
+		return err
+	}
+	go serveBackups(bln, a.db, a.log)
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -204,6 +246,7 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.worker.Run(bg) })
 	wg.Go(func() { a.sweep(bg) })
+	wg.Go(func() { a.notify.keepAlive(bg, func() bool { return a.db.Ping() == nil }) })
 	wg.Go(func() { // the dashboards follow the other nodes' writes too
 		for login := range a.db.Changes(bg) {
 			a.svc.Changed(login)
@@ -211,9 +254,13 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	})
 	served := make(chan error, 1)
 	go func() { served <- a.ssh.Serve(ln) }()
+	if err := a.notify.notify("READY=1"); err != nil {
+		a.log.Warn("systemd notify", "err", err)
+	}
 	select {
 	case err = <-served:
 	case <-ctx.Done():
+		_ = a.notify.notify("STOPPING=1")
 		a.log.Info("shutting down")
 		// Staff commands get the shutdown grace to end; a wizard session still
 		// open then is cut, which loses nothing (every step is saved and
@@ -229,6 +276,10 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	}
 	stop()
 	wg.Wait()
+	bln.Close() // removes the socket file
+	if web != nil {
+		web.Close()
+	}
 	a.close()
 	if err != nil && !errors.Is(err, sshapp.ErrServerClosed) {
 		return err
@@ -236,9 +287,18 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	return nil
 }
 
-// sweep deletes, hourly, code records a week past their deadline and
-// mails sent, failed or cancelled more than mailRetention ago (the audit
-// keeps what happened to them).
+// readiness is what /readyz asks: the store and the directory.
+func (a *app) readiness() []metrics.Check {
+	return []metrics.Check{
+		{Name: "storage", Run: func(context.Context) error { return a.db.Ping() }},
+		{Name: "ldap", Run: a.dir.Ping},
+	}
+}
+
+// sweep deletes, hourly, code records a week past their deadline, mails
+// sent, failed or cancelled more than mailRetention ago (the audit keeps
+// what happened to them) and audit events older than
+// storage.audit_retention.
 func (a *app) sweep(ctx context.Context) {
 	const mailRetention = 30 * 24 * time.Hour
 	t := time.NewTicker(time.Hour)
@@ -253,6 +313,13 @@ func (a *app) sweep(ctx context.Context) {
 			a.log.Error("prune outbox", "err", err)
 		} else if n > 0 {
 			a.log.Info("pruned delivered and cancelled mails", "count", n)
+		}
+		if keep := a.cfg.Storage.AuditRetention.Duration; keep > 0 {
+			if n, err := a.db.DeleteEventsBefore(a.opts.clock.Now().Add(-keep)); err != nil {
+				a.log.Error("sweep audit events", "err", err)
+			} else if n > 0 {
+				a.log.Info("swept audit events", "count", n, "older_than", keep)
+			}
 		}
 		select {
 		case <-ctx.Done():

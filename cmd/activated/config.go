@@ -35,6 +35,8 @@ type Config struct {
 	Mail       MailConfig       `toml:"mail"`
 	Activation ActivationConfig `toml:"activation"`
 	Password   PasswordConfig   `toml:"password"`
+	Metrics    MetricsConfig    `toml:"metrics"`
+	Log        LogConfig        `toml:"log"`
 
 	loc     *time.Location    // set by Validate
 	fromEnv map[string]string // key → environment variable that set it
@@ -74,6 +76,22 @@ type StorageConfig struct {
 	EtcdUsername     string   `toml:"etcd_username"`
 	EtcdPasswordFile string   `toml:"etcd_password_file"`
 	EtcdTimeout      Duration `toml:"etcd_timeout"`
+	// AuditRetention: audit events older than this are deleted by the
+	// hourly sweep; 0 keeps them for ever.
+	AuditRetention Duration `toml:"audit_retention"`
+}
+
+// MetricsConfig is the [metrics] section.
+type MetricsConfig struct {
+	// Listen is where /metrics, /healthz and /readyz are served, e.g.
+	// "127.0.0.1:9273"; "" serves nothing.
+	Listen string `toml:"listen"`
+}
+
+// LogConfig is the [log] section.
+type LogConfig struct {
+	Format string `toml:"format"` // logfmt or json
+	Level  string `toml:"level"`  // debug, info, warn or error
 }
 
 // LDAPConfig is the [ldap] section.
@@ -162,7 +180,8 @@ func DefaultConfig() *Config {
 			HandshakeTimeout:     Duration{30 * time.Second},
 		},
 		Storage: StorageConfig{Backend: "bbolt", Path: "/var/lib/activated/activated.db", EtcdEndpoints: []string{},
-			EtcdPrefix: "/activated/", EtcdTimeout: Duration{5 * time.Second}},
+			EtcdPrefix: "/activated/", EtcdTimeout: Duration{5 * time.Second}, AuditRetention: Duration{400 * 24 * time.Hour}},
+		Log: LogConfig{Format: "logfmt", Level: "info"},
 		LDAP: LDAPConfig{
 			Filter:       "(objectClass=inetOrgPerson)",
 			Timeout:      Duration{10 * time.Second},
@@ -388,6 +407,26 @@ func (c *Config) Validate() error {
 
 	// [storage]
 	c.validateStorage(p)
+	if c.Storage.AuditRetention.Duration < 0 {
+		p.add("storage.audit_retention", "must be 0 (keep for ever) or a positive duration such as \"9600h\" (400 days), got %q", c.Storage.AuditRetention.String())
+	}
+
+	// [metrics]
+	if l := c.Metrics.Listen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil {
+			p.add("metrics.listen", "not a host:port address such as \"127.0.0.1:9273\": %q", l)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			p.add("metrics.listen", "port must be a number from 0 to 65535, got %q", port)
+		}
+	}
+
+	// [log]
+	if f := c.Log.Format; f != "logfmt" && f != "json" {
+		p.add("log.format", "must be \"logfmt\" or \"json\", got %q", f)
+	}
+	if _, ok := logLevels[c.Log.Level]; !ok {
+		p.add("log.level", "must be \"debug\", \"info\", \"warn\" or \"error\", got %q", c.Log.Level)
+	}
 
 	// [ldap]
 	c.validateLDAP(p)

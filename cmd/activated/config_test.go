@@ -202,6 +202,7 @@ func TestExampleShowsDefaults(t *testing.T) {
 		"ldap.url": true, "ldap.bind_dn": true, "ldap.bind_password_file": true, "ldap.people_base": true, "ldap.mail_domain": true,
 		"mail.smtp_url": true, "mail.smtp_username": true, "mail.smtp_password_file": true, "mail.from": true,
 		"activation.public_host": true, "activation.charter_file": true, "activation.institution": true,
+		"metrics.listen": true,
 	}
 	if !reflect.DeepEqual(differs, want) {
 		t.Errorf("keys of the example that differ from the defaults = %v, want %v", differs, want)

@@ -51,7 +51,7 @@ func demo(ctx context.Context, listen string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.SSH.StaffAuthorizedKeys = staffKeys.file
-	a, err := newApp(cfg, options{ephemeral: true}, newLogger(stderr), stdout)
+	a, err := newApp(cfg, options{ephemeral: true}, newLogger(stderr, cfg.Log), stdout)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func serveNode(path string) int {
 	cfg, err := LoadConfig(path, nil)
 	if err == nil {
 		var a *app
-		if a, err = newApp(cfg, nodeOptions, newLogger(os.Stderr), io.Discard); err == nil {
+		if a, err = newApp(cfg, nodeOptions, newLogger(os.Stderr, cfg.Log), io.Discard); err == nil {
 			err = a.run(context.Background(), nil)
 		}
 	}

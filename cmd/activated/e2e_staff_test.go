@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -758,4 +759,36 @@ func TestE2EStaffLDAPOutage(t *testing.T) {
 	tm.waitFor("Step 2 of 7")
 	tm.send(h.code("jeanne@perso.example.net", 0), keyEnter)
 	tm.waitFor("Step 3 of 7", "I have read and accept")
+}
+
+// A script following the audit log as JSON lines, whose key is removed from
+// the staff keys file, reads a JSON error as its last line and exits 1: a
+// withdrawn access is a failure, not a clean end of the stream.
+func TestE2EStaffKeyRemovedDuringJSONFollow(t *testing.T) {
+	h := newHarness(t)
+	sc := staffDial(h)
+	s, err := sc.c.NewSession()
+	must(t, err)
+	defer s.Close()
+	var out, errb flowtest.Buffer
+	s.Stdout, s.Stderr = &out, &errb
+	must(t, s.Start("audit --follow --json"))
+	sc.run("", "invite jdupont") // one event, so the stream is known to run
+	staffEventually(t, "the follow printing an event", func() bool { return strings.Contains(out.String(), `"jdupont"`) })
+	must(t, os.WriteFile(h.cfg.SSH.StaffAuthorizedKeys, []byte("# nobody\n"), 0o600))
+	code := -1
+	var ee *gossh.ExitError
+	switch err := s.Wait(); {
+	case errors.As(err, &ee):
+		code = ee.ExitStatus()
+	case err == nil:
+		code = 0
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var last struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Error == "" || code != 1 || errb.String() != "" {
+		t.Errorf("key removed: exit %d, last line %q (%v), stderr %q", code, lines[len(lines)-1], err, errb.String())
+	}
 }

@@ -37,20 +37,7 @@ func (h *harness) entry(login string) *ldap.Entry {
 func TestE2ETUIStaffWithRedirect(t *testing.T) {
 	h := newHarness(t)
 	tm := h.openTerm("activate", 80, 24, "en_US.UTF-8")
-	tm.waitFor("Step 1 of 7", "Login")
-	tm.send("jdupont", keyEnter)
-	tm.waitFor("Step 2 of 7")
-	tm.send(h.code("jeanne@perso.example.net", 0), keyEnter)
-	tm.waitFor("Step 3 of 7", "I have read and accept")
-	tm.send(" ", keyEnter)
-	tm.waitFor("Step 4 of 7")
-	tm.send(" ", keyDown, keyDown, " ", keyEnter) // appear: yes; confirm
-	tm.waitFor("Step 5 of 7", "As a staff member")
-	tm.send(" ", keyTab, keyCtrlU, "jeanne.dupont@ailleurs.example.com", keyEnter)
-	tm.waitFor("Step 6 of 7", "jeanne.dupont@ailleurs.example.com")
-	tm.send(h.code("jeanne.dupont@ailleurs.example.com", 0), keyEnter)
-	tm.waitFor("Step 7 of 7")
-	tm.send(e2ePassword, keyEnter, e2ePassword, keyEnter)
+	h.walkJeanneTUI(tm)
 	tm.waitFor("Your account is active.", "jdupont", "Moodle")
 	if err := h.bindAs("jdupont", e2ePassword); err != nil {
 		t.Fatalf("bind with the new password: %v", err)
@@ -66,4 +53,26 @@ func TestE2ETUIStaffWithRedirect(t *testing.T) {
 	if !strings.Contains(notice.Body, "jdupont") {
 		t.Errorf("activation notice:\n%s", notice.Body)
 	}
+}
+
+// walkJeanneTUI walks jdupont through every step in the TUI tm (open at
+// step 1), with a redirect verified in the same session, up to the
+// confirmation screen.
+func (h *harness) walkJeanneTUI(tm *term) {
+	h.t.Helper()
+	tm.waitFor("Step 1 of 7", "Login")
+	tm.send("jdupont", keyEnter)
+	tm.waitFor("Step 2 of 7")
+	tm.send(h.code("jeanne@perso.example.net", 0), keyEnter)
+	tm.waitFor("Step 3 of 7", "I have read and accept")
+	tm.send(" ", keyEnter)
+	tm.waitFor("Step 4 of 7")
+	tm.send(" ", keyDown, keyDown, " ", keyEnter) // appear: yes; confirm
+	tm.waitFor("Step 5 of 7", "As a staff member")
+	tm.send(" ", keyTab, keyCtrlU, "jeanne.dupont@ailleurs.example.com", keyEnter)
+	tm.waitFor("Step 6 of 7", "jeanne.dupont@ailleurs.example.com")
+	tm.send(h.code("jeanne.dupont@ailleurs.example.com", 0), keyEnter)
+	tm.waitFor("Step 7 of 7")
+	tm.send(e2ePassword, keyEnter, e2ePassword, keyEnter)
+	tm.waitFor("Your account is active.")
 }

@@ -11,7 +11,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
-	"log/slog"
 	"mime"
 	"mime/quotedprintable"
 	"net"
@@ -114,6 +113,7 @@ func (h *harness) setup(l harnessLDAP) *harness {
 	cfg.Activation.PublicPort = 2222
 	cfg.Activation.Institution = "Université Exemple"
 	cfg.Activation.Language = "en"
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	if h.tweak != nil {
 		h.tweak(cfg)
 	}
@@ -132,7 +132,7 @@ func (h *harness) setup(l harnessLDAP) *harness {
 // start runs the server as `activated serve` does.
 func (h *harness) start() {
 	h.t.Helper()
-	a, err := newApp(h.cfg, h.opts, slog.New(slog.NewTextHandler(h.logs, nil)), io.Discard)
+	a, err := newApp(h.cfg, h.opts, newLogger(h.logs, h.cfg.Log), io.Discard)
 	must(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan string, 1), make(chan error, 1)

@@ -4,6 +4,7 @@
 //	activated demo                  everything local: slapd, mail to the console, SSH on 127.0.0.1:2222
 //	activated check -config FILE    report each dependency: config, LDAP bind, SMTP
 //	activated hostkey -config FILE  print the host key fingerprint and SSHFP records
+//	activated backup -config FILE -o OUT  copy the database (and its code secret) while the service runs
 //	activated migrate -config FILE -from PATH  copy a bbolt database into etcd
 //	activated version
 package main
@@ -29,9 +30,6 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 const usage = `usage: activated COMMAND [flags]
@@ -41,10 +39,13 @@ commands:
   demo [-listen ADDR]   run everything locally (slapd, mail printed here, SSH on 127.0.0.1:2222)
   check -config FILE    check the config, the LDAP bind and the SMTP server
   hostkey -config FILE  print the host key's SHA256 fingerprint and SSHFP records
+  backup -config FILE -o OUT
+                        write a consistent copy of the database to OUT and its code
+                        secret to OUT.secret, while the service runs
   migrate -config FILE -from PATH
                         copy the bbolt database at PATH into the etcd of the config
                         (storage.backend = "etcd"); safe to run twice
-  version               print the version
+  version               print the version, the commit and the Go version
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -57,16 +58,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "the TOML config file")
 	listen := fs.String("listen", "127.0.0.1:2222", "demo: SSH listen address")
+	out := fs.String("o", "", "backup: the file to write")
 	from := fs.String("from", "", "migrate: the bbolt database to copy")
 	var err error
 	switch cmd {
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "activated", version)
+		printVersion(stdout)
 		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "check", "hostkey", "demo", "migrate":
+	case "serve", "check", "hostkey", "demo", "backup", "migrate":
 		if err := fs.Parse(args); err != nil {
 			return 2
 		}
@@ -103,20 +105,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(ctx, *configPath, stdout)
 	case "hostkey":
 		err = hostkey(*configPath, stdout)
+	case "backup":
+		err = backup(ctx, *configPath, *out, stdout)
 	case "demo":
 		err = demo(ctx, *listen, stdout, stderr)
 	case "migrate":
 		err = migrate(*configPath, *from, stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "activated %s: %v\n", cmd, err)
+		if !errors.Is(err, errLogged) {
+			fmt.Fprintf(stderr, "activated %s: %v\n", cmd, err)
+		}
 		return 1
 	}
 	return 0
 }
 
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// logLevels are the values of log.level.
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+
+// newLogger writes logfmt (slog's text handler) or one JSON object per
+// line, per log.format, from log.level up.
+func newLogger(w io.Writer, c LogConfig) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevels[c.Level]}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func serve(ctx context.Context, path string, stderr io.Writer) error {
@@ -127,13 +142,22 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 	if cfg.Mail.Transport == "log" {
 		return errors.New(`mail.transport = "log" prints every code in the service log: it is for the demo only; use "smtp" (or "maildir")`)
 	}
-	log := newLogger(stderr)
+	log := newLogger(stderr, cfg.Log)
 	a, err := newApp(cfg, options{}, log, os.Stdout)
-	if err != nil {
-		return err
+	if err == nil {
+		err = a.run(ctx, nil)
 	}
-	return a.run(ctx, nil)
+	if err != nil {
+		// In the configured format: with log.format = "json" every line
+		// of the service's log is JSON, its last words included.
+		log.Error("activated serve stopped", "err", err)
+		return errLogged
+	}
+	return nil
 }
+
+// errLogged is an error already written to the log.
+var errLogged = errors.New("logged")
 
 func hostkey(path string, stdout io.Writer) error {
 	cfg, err := LoadConfig(path, os.Environ())

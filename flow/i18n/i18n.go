@@ -24,17 +24,29 @@ var catalogues = map[string]map[string]string{"fr": fr, "en": en}
 // Pick returns the language for a client LANG value ("fr_FR.UTF-8" → "fr"),
 // or def when it names no supported language.
 func Pick(lang, def string) string {
-	l := strings.ToLower(lang)
-	if i := strings.IndexAny(l, "_.-@"); i >= 0 {
-		l = l[:i]
-	}
-	if _, ok := catalogues[l]; ok {
+	if l := base(lang); Names(lang) {
 		return l
 	}
 	if _, ok := catalogues[def]; ok {
 		return def
 	}
 	return Langs[0]
+}
+
+// Names tells whether a locale (fr_FR.UTF-8, en) names a language of
+// the catalogues; C, C.UTF-8 and POSIX name none.
+func Names(locale string) bool {
+	_, ok := catalogues[base(locale)]
+	return ok
+}
+
+// base is a locale's language: "fr" for fr_FR.UTF-8.
+func base(locale string) string {
+	l := strings.ToLower(locale)
+	if i := strings.IndexAny(l, "_.-@"); i >= 0 {
+		l = l[:i]
+	}
+	return l
 }
 
 // Other returns the language a switch key moves to.
@@ -95,6 +107,7 @@ func Error(lang string, err error, restart string) string {
 		err error
 		key string
 	}{
+		{flow.ErrRedirectCodeWrong, "err.verify.wrong"}, // before ErrCodeWrong, which it wraps
 		{flow.ErrCodeWrong, "err.code.wrong"},
 		{flow.ErrCodeExpired, "err.code.expired"},
 		{flow.ErrCodeUsed, "err.code.used"},

@@ -162,3 +162,15 @@ func TestMailLimitAndHelpdesk(t *testing.T) {
 		t.Errorf("a typo is no dead end: %q", got)
 	}
 }
+
+// A session closed by a staff revoke says the same in every language, and
+// tells the user the way back the revoked code tells them when they come
+// again: only IT staff can start it again.
+func TestClosedSessionSaysWhoCanRestart(t *testing.T) {
+	for _, lang := range Langs {
+		closed, revoked := Error(lang, flow.ErrClosed, ""), Error(lang, flow.ErrCodeRevoked, "")
+		if !strings.Contains(closed, revoked) {
+			t.Errorf("%s: a session closed by a revoke reads %q, without the way back %q", lang, closed, revoked)
+		}
+	}
+}

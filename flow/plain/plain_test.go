@@ -850,3 +850,32 @@ func TestASCIIOnly(t *testing.T) {
 		}
 	}
 }
+
+// At step 6 a wrong code points to the mail sent to the redirect address,
+// not to ssh activate@… (which restarts at step 1 and mails the recovery
+// address); the whole command pasted from that mail is taken like the code.
+func TestVerifyRedirectWrongCodeAndPastedCommand(t *testing.T) {
+	e := newEnv(t)
+	tm := e.start(e.opts("en_GB.UTF-8", false))
+	tm.answer("Login> ", "alice\n")
+	tm.answerFn("Code from the mail> ", func() string { return e.code("alice", flow.MailRecovery) + "\n" })
+	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
+	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
+	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
+	tm.answer("Redirect address [alice.perso@example.net]> ", "alice@elsewhere.example\n")
+	tm.answer("Keep a copy in my university mailbox (strongly advised) (y/n) [y]> ", "\n")
+	tm.expect("Step 6 of 7 — Verify the redirect")
+	tm.answer("Code sent to the redirect address> ", "0000-0000-0000-0000\n")
+	tm.expect("This code is not right. Check it in the mail sent to the redirect address.\n")
+	tm.answerFn("Code sent to the redirect address> ", func() string {
+		return "ssh -p 2222 " + e.code("alice", flow.MailRedirect) + "@activate.example.org\n"
+	})
+	tm.expect("Step 7 of 7 — Password")
+	tm.answer("New password> ", "\x04")
+	if out := tm.end(); strings.Contains(out[strings.Index(out, "Step 6 of 7"):], "activate@") {
+		t.Fatal("step 6 sends the user to ssh activate@… for a new redirect code")
+	}
+	if d := e.dossier("alice"); !d.RedirectVerified {
+		t.Fatal("redirect not verified by the pasted command")
+	}
+}

@@ -249,11 +249,16 @@ func (m *model) frame(w, h int) ([]string, *tea.Cursor) {
 		room = max(room-1, 1)
 	}
 	off := 0
-	if len(b.lines) > room && b.focusFrom >= 0 {
+	switch {
+	case len(b.lines) <= room:
+	case b.focusFrom >= 0:
 		off = max(0, b.focusTo-room)
 		off = min(off, b.focusFrom)
 		off = min(off, len(b.lines)-room)
+	default: // nothing to keep in view: the lines the user scrolled to
+		off = min(m.scroll, len(b.lines)-room)
 	}
+	m.shown = off
 	end := min(len(b.lines), off+room)
 	lines := append([]string{}, p.header...)
 	if b.spaced {

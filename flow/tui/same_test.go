@@ -55,7 +55,7 @@ var sameTable = []struct {
 			{kind: "mailbox", arg: "jean@other.example.org", two: true}, {kind: "wrongcode"}, {kind: "back"}, {kind: "back"},
 			{kind: "dir", yes: false}, {kind: "mailbox", arg: "jean@other.example.org", two: false}, {kind: "verify"}, {kind: "password"}},
 		[]seen{{step: 2}, {step: 3}, {step: 4}, {step: 5, def: "no-redirect"},
-			{step: 6}, {step: 6, err: errSentence(flow.ErrCodeWrong)}, {step: 5, def: "redirect"}, {step: 4, def: "yes"},
+			{step: 6}, {step: 6, err: errSentence(flow.ErrRedirectCodeWrong)}, {step: 5, def: "redirect"}, {step: 4, def: "yes"},
 			{step: 5, def: "redirect"}, {step: 6}, {step: 7}, {step: 8, ended: true}}},
 	{"the code of another login at step 2",
 		[]act{{kind: "login"}, {kind: "code", arg: "other"}},
@@ -415,7 +415,7 @@ func (d *plainDriver) do(a act) seen {
 		}
 	}
 	s := seen{step: d.step, ended: ended || d.step == flow.StepDone}
-	for _, key := range []error{flow.ErrCodeWrong, flow.ErrRedirectLoop, flow.ErrCodeExpired, flow.ErrCodeFinished, flow.ErrCodeRevoked} {
+	for _, key := range []error{flow.ErrCodeWrong, flow.ErrRedirectCodeWrong, flow.ErrRedirectLoop, flow.ErrCodeExpired, flow.ErrCodeFinished, flow.ErrCodeRevoked} {
 		if strings.Contains(out, errSentence(key)) {
 			s.err = errSentence(key)
 		}

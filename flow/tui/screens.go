@@ -41,7 +41,7 @@ func newInput(password bool, limit int) textinput.Model {
 
 // goStep shows the screen of step s, pre-filled from the view flow gives.
 func (m *model) goStep(s flow.Step) tea.Cmd {
-	m.step, m.err, m.note, m.focus = s, nil, "", 0
+	m.step, m.err, m.note, m.focus, m.scroll = s, nil, "", 0, 0
 	d := m.d
 	if m.box.get() == nil { // steps 1 and 2: no dossier yet, only the typed login
 		d = flow.Dossier{Login: m.typed}
@@ -208,8 +208,13 @@ func (m *model) key(k tea.KeyPressMsg) tea.Cmd {
 	case flow.StepPassword:
 		return m.passwordKey(k)
 	case flow.StepDone:
-		if ks == "enter" {
+		switch ks {
+		case "enter":
 			return m.quit(m.doneText())
+		case "down", "tab", "pgdown":
+			m.scroll = m.shown + 1
+		case "up", "shift+tab", "pgup":
+			m.scroll = max(m.shown-1, 0)
 		}
 		return nil
 	}

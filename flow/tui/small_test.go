@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
+
 	"activated/flow"
 	"activated/flow/i18n"
 )
@@ -47,4 +49,28 @@ func TestASCIIOnly(t *testing.T) {
 		h.mustShow(s, "Etape")
 		h.send(space, enter)
 	}
+}
+
+// At 40×12 the last screen is taller than the window and says "more below
+// (Tab)": Tab and ↓ bring the rest (the services, the confirmation mail)
+// into view, ↑ goes back up.
+func TestSmallWindowDoneScrolls(t *testing.T) {
+	e := newEnv(t)
+	h := e.start(t, Options{Services: []string{"ENT", "Mail", "Moodle"}}, 40, 12)
+	h.walk(func(snapshot) {})
+	s := h.waitStep(flow.StepDone)
+	h.mustShow(s, i18n.T("en", "scroll.below"))
+	last := i18n.T("en", "done.bye")
+	if shows(s, last) {
+		t.Fatalf("the whole last screen fits at 40×12; the test needs a taller one:\n%s", s.text)
+	}
+	for range 12 {
+		h.send(tab)
+	}
+	s = h.wait("the end of the last screen", func(s snapshot) bool { return shows(s, last) && shows(s, "- Moodle") })
+	checkFits(t, s)
+	for range 12 {
+		h.send(tea.KeyPressMsg{Code: tea.KeyUp})
+	}
+	h.wait("back to the top", func(s snapshot) bool { return shows(s, "Your account is active.") })
 }

@@ -176,6 +176,10 @@ type model struct {
 	check        flow.PasswordCheck
 	checkSeq     int
 	pwWatch      *flow.PasswordWatch
+	// A body with nothing to focus (the last screen) taller than the
+	// window scrolls: scroll is the first line asked for, shown the first
+	// line the last frame drew.
+	scroll, shown int
 }
 
 func (m *model) Init() tea.Cmd {
