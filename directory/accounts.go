@@ -22,7 +22,7 @@ func (d *Directory) Lookup(ctx context.Context, login string) (flow.Account, err
 	filter := fmt.Sprintf("(&%s(%s=%s))", d.cfg.Filter, at.Login, ldap.EscapeFilter(login))
 	req := ldap.NewSearchRequest(d.cfg.PeopleBase, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		2, d.timeLimit(), false, filter,
-		[]string{at.Login, at.GivenName, at.Surname, at.DisplayName, at.Mail, at.RecoveryMail, at.Affiliation, at.State}, nil)
+		[]string{at.Login, at.GivenName, at.Surname, at.DisplayName, at.Mail, at.RecoveryMail, at.Affiliation, at.State, at.Consent}, nil)
 	var res *ldap.SearchResult
 	err := d.do(ctx, true, needRead, func(c *ldap.Conn) error {
 		var err error
@@ -62,6 +62,12 @@ func (d *Directory) Lookup(ctx context.Context, login string) (flow.Account, err
 	for _, v := range e.GetEqualFoldAttributeValues(at.State) {
 		if strings.EqualFold(v, stateActive) {
 			acc.Active = true
+		}
+	}
+	label := d.cfg.ConsentLabel
+	for _, v := range e.GetEqualFoldAttributeValues(at.Consent) {
+		if len(v) > len(label) && strings.EqualFold(v[:len(label)], label) {
+			acc.Charter = v[len(label):]
 		}
 	}
 	return acc, nil

@@ -55,6 +55,41 @@ func (d *Directory) Activate(ctx context.Context, a flow.Account, act flow.Activ
 	return nil
 }
 
+// AcceptCharter replaces the charter's consent value of a (ConsentLabel +
+// version), keeping the consent attribute's other labels and every other
+// attribute (state, choices) as they are: a charter accepted again at a
+// password reset.
+func (d *Directory) AcceptCharter(ctx context.Context, a flow.Account, version string) error {
+	if err := d.checkDN(a.DN); err != nil {
+		return fmt.Errorf("accept charter %q: %w", a.Login, err)
+	}
+	if version == "" {
+		return fmt.Errorf("accept charter %q: no version", a.Login)
+	}
+	at := d.cfg.Attrs
+	read := ldap.NewSearchRequest(a.DN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, d.timeLimit(), false,
+		"(objectClass=*)", []string{at.Consent}, nil)
+	err := d.do(ctx, true, needActivate, func(c *ldap.Conn) error {
+		res, err := c.Search(read)
+		if err != nil {
+			return err
+		}
+		if len(res.Entries) != 1 {
+			return errNoEntry
+		}
+		m := ldap.NewModifyRequest(a.DN, nil)
+		m.Replace(at.Consent, relabel(res.Entries[0].GetEqualFoldAttributeValues(at.Consent), d.cfg.ConsentLabel, d.cfg.ConsentLabel+version))
+		return c.Modify(m)
+	})
+	if errors.Is(err, errNoEntry) || ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		err = flow.ErrNoAccount
+	}
+	if err != nil {
+		return fmt.Errorf("accept charter %q: %w", a.Login, err)
+	}
+	return nil
+}
+
 // activation builds the Modify for entry e (read with objectClass, State,
 // StateDate and Consent).
 func (d *Directory) activation(e *ldap.Entry, a flow.Account, act flow.Activation) *ldap.ModifyRequest {

@@ -844,3 +844,40 @@ func TestHangingDirectorySharesOneDial(t *testing.T) {
 		t.Errorf("%d dials for 5 concurrent requests, want 1 shared", dials)
 	}
 }
+
+// A charter accepted again at a reset: only the {CHARTE} consent value
+// changes (other labels, state, choices kept), and Lookup reads it back.
+func TestAcceptCharter(t *testing.T) {
+	s := slapdtest.Start(t, people...)
+	d := newDir(t, s)
+	a := admin(t, s)
+	ctx := t.Context()
+	dn := "uid=pactif," + s.PeopleDN
+	modify(t, a, dn, func(m *ldap.ModifyRequest) {
+		m.Replace("supannConsentement", []string{"{RGPD}2024-01", "{CHARTE}2019"})
+		m.Replace("supannListeRouge", []string{"FALSE"})
+	})
+	before := attrs(t, a, dn, "*")
+	acc, err := d.Lookup(ctx, "pactif")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Charter != "2019" || !acc.Active {
+		t.Fatalf("Lookup: charter %q active %v, want 2019 true", acc.Charter, acc.Active)
+	}
+	if err := d.AcceptCharter(ctx, acc, "sha256:0123456789abcdef"); err != nil {
+		t.Fatalf("AcceptCharter: %v", err)
+	}
+	after := attrs(t, a, dn, "*")
+	want := maps.Clone(before)
+	want["supannconsentement"] = []string{"{CHARTE}sha256:0123456789abcdef", "{RGPD}2024-01"}
+	if !reflect.DeepEqual(after, want) {
+		t.Errorf("entry after AcceptCharter:\n got %v\nwant %v", after, want)
+	}
+	if acc, err := d.Lookup(ctx, "pactif"); err != nil || acc.Charter != "sha256:0123456789abcdef" {
+		t.Errorf("Lookup after AcceptCharter: charter %q, %v", acc.Charter, err)
+	}
+	if err := canBind(s, dn, "initial-password-1234"); err != nil {
+		t.Errorf("the password changed: %v", err)
+	}
+}

@@ -87,6 +87,9 @@ type Directory interface {
 	// SetPassword sets the password through the directory, which hashes it
 	// and applies its own policy (*PasswordRefusedError when it refuses).
 	SetPassword(ctx context.Context, a Account, password string) error
+	// AcceptCharter records in an active account that the charter version
+	// was accepted (again), leaving its other values as they are.
+	AcceptCharter(ctx context.Context, a Account, version string) error
 	// Activate writes the choices and marks the account active, at once.
 	Activate(ctx context.Context, a Account, act Activation) error
 	// Create adds a pending account.
@@ -142,6 +145,9 @@ var (
 	// address the user typed, maybe wrongly): the user goes on with the
 	// dossier's own code.
 	ErrRedirectConfirmed = errors.New("redirect confirmed: open the dossier with its own code")
+	// ErrNotActive answers a staff reset of an account that is not active
+	// yet: it needs an invitation, not a reset.
+	ErrNotActive = errors.New("account not active yet: invite it instead")
 )
 
 // RateLimitError says how long to wait; Mails: it is the limit of mails

@@ -241,7 +241,8 @@ func (s *Service) audit(tx Tx, c Client, action, login, detail string) error {
 }
 
 // Begin is step 1: a login was typed. When it names a pending account, a
-// code valid until 23:59 today goes to its recovery addresses. The answer is
+// code valid until 23:59 today goes to its recovery addresses; when it
+// names an active one, a reset code does (see resetCode). The answer is
 // the same whether the login exists, is pending or is already active; only
 // an outage or a rate limit (counted per login, whatever the login) differ.
 func (s *Service) Begin(ctx context.Context, login string, c Client) error {
@@ -277,13 +278,7 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 			return err
 		}
 		if a.Active {
-			for _, to := range a.RecoveryMails {
-				m := Mail{Kind: MailAlreadyActive, To: to, Lang: s.lang(c, &d), Login: login, Name: a.DisplayName, Created: now}
-				if _, err := tx.Enqueue(m); err != nil {
-					return err
-				}
-			}
-			return s.audit(tx, c, "begin", login, "already active: notice sent")
+			return s.resetCode(tx, c, "begin", a, d)
 		}
 		if !d.Revoked.IsZero() {
 			return s.audit(tx, c, "begin", login, "revoked: nothing sent")
@@ -306,6 +301,33 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 		s.changed(login)
 	}
 	return err
+}
+
+// resetCode mails a reset code valid until 23:59 today to the recovery
+// addresses of the active account a (dossier d, zero when none): it leads
+// to a new password. The directory's consent value, when it has one, is
+// the charter version the owner accepted last.
+func (s *Service) resetCode(tx Tx, c Client, action string, a Account, d Dossier) error {
+	if len(a.RecoveryMails) == 0 {
+		return s.audit(tx, c, action, a.Login, "active, no recovery address: nothing sent")
+	}
+	now := s.clock.Now()
+	refresh(&d, a, now)
+	if d.Activated.IsZero() { // active in the directory before any dossier said so
+		d.Activated = now
+	}
+	if a.Charter != "" {
+		d.CharterVersion = a.Charter
+	}
+	deadline := SameDayDeadline(now, s.cfg.Location)
+	d.Deadline = deadline
+	if err := s.issue(tx, &d, PurposeReset, MailReset, deadline, a.RecoveryMails, s.lang(c, &d)); err != nil {
+		return err
+	}
+	if err := tx.PutDossier(d); err != nil {
+		return err
+	}
+	return s.audit(tx, c, action, a.Login, "active: reset code mailed")
 }
 
 // batch runs fn in a transaction whose commit concurrent callers share,
@@ -499,7 +521,9 @@ func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*S
 		if err := recheck(tx, norm, rec, s.clock.Now()); err != nil {
 			return err
 		}
-		if d.Opened.IsZero() {
+		if rec.Purpose == PurposeReset || rec.Purpose == PurposeCharter {
+			s.openReset(d, rec.Purpose == PurposeCharter)
+		} else if d.Opened.IsZero() {
 			d.Opened = s.clock.Now()
 		}
 		if c.Lang != "" {
@@ -515,6 +539,23 @@ func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*S
 		return nil, err
 	}
 	return x, nil
+}
+
+// openReset starts the password reset of d (a reset code opened it): the
+// charter comes first when its version changed since the last acceptance.
+// charterOnly (a campaign's code): the charter alone, no password.
+func (s *Service) openReset(d *Dossier, charterOnly bool) {
+	if d.Resetting() {
+		// Opened again, with a newer code: the reset goes on, and asks for
+		// the password as soon as one of its codes was a reset code.
+		d.CharterOnly = d.CharterOnly && charterOnly
+		return
+	}
+	d.ResetOpened, d.CharterOnly = s.clock.Now(), charterOnly
+	d.ResetCharter = charterOnly || d.CharterVersion != s.CharterVersion()
+	if d.ResetCharter {
+		d.CharterAcceptedAt = time.Time{}
+	}
 }
 
 // confirmRedirect verifies the redirect a code was mailed to, without

@@ -108,7 +108,7 @@ func (x *Session) update(action, detail string, fn func(Tx, *Dossier) error) err
 		if !d.Revoked.IsZero() {
 			return ErrCodeRevoked
 		}
-		if d.Activated.IsZero() && now.After(d.Deadline) {
+		if (d.Activated.IsZero() || d.Resetting()) && now.After(d.Deadline) {
 			return ErrCodeExpired
 		}
 		if err := fn(tx, &d); err != nil {
@@ -133,6 +133,8 @@ func (x *Session) update(action, detail string, fn func(Tx, *Dossier) error) err
 // account is not active yet.
 func at(d *Dossier, step Step) error {
 	switch n := d.Next(); {
+	case d.Resetting() && step != StepCharter && step != StepPassword:
+		return ErrOrder // a reset asks for nothing else
 	case n == StepDone:
 		return ErrAlreadyActivated
 	case n < step:
@@ -147,12 +149,40 @@ func (x *Session) AcceptCharter(accepted bool) error {
 		return ErrNotAccepted
 	}
 	v := x.svc.CharterVersion()
-	return x.update("charter", "accepted "+v, func(_ Tx, d *Dossier) error {
+	only := false
+	err := x.update("charter", "accepted "+v, func(_ Tx, d *Dossier) error {
 		if err := at(d, StepCharter); err != nil {
 			return err
 		}
 		d.CharterVersion, d.CharterAcceptedAt = v, x.svc.clock.Now()
+		only = d.CharterOnly
 		return nil
+	})
+	if err != nil || !only {
+		return err
+	}
+	return x.renewCharter(v)
+}
+
+// renewCharter ends a campaign's reset: the charter version v, just
+// accepted, goes to the directory's consent value, and nothing else.
+func (x *Session) renewCharter(v string) error {
+	s := x.svc
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FinishTimeout)
+	defer cancel()
+	a, err := s.lookup(ctx, x.login)
+	if err != nil {
+		return err
+	}
+	if !a.Active {
+		return ErrCodeRevoked // deactivated in the directory meanwhile
+	}
+	if err := s.acceptCharter(ctx, a, v); err != nil {
+		return err
+	}
+	return x.record("charter-renewed", func(tx Tx, d *Dossier) error {
+		d.ResetOpened, d.ResetCharter, d.CharterOnly, d.Renewed = time.Time{}, false, false, "charter"
+		return s.endCodes(tx, d.Login, CodeUsed, PurposeCharter)
 	})
 }
 
@@ -297,27 +327,71 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 	if err != nil {
 		return err
 	}
+	if d.Resetting() {
+		return x.reset(ctx, a, d, pw)
+	}
 	if d.PasswordSet.IsZero() {
 		if a.Active {
 			return ErrAlreadyActivated
 		}
-		if !x.CheckPassword(pw).OK() {
-			return ErrPasswordPolicy
-		}
-		if err := s.dir.SetPassword(ctx, a, pw); err != nil {
-			var refused *PasswordRefusedError
-			if errors.As(err, &refused) {
-				_ = x.update("password-refused", "", func(Tx, *Dossier) error { return nil })
-				return err
-			}
-			logDirectory(s.log, "set password", x.login, err)
-			return fmt.Errorf("%w: set password: %w", ErrUnavailable, err)
+		if err := x.setPassword(ctx, a, pw); err != nil {
+			return err
 		}
 		if err := x.record("password-set", func(_ Tx, d *Dossier) error { d.PasswordSet = s.clock.Now(); return nil }); err != nil {
 			return err
 		}
 	}
 	return x.complete(ctx, a)
+}
+
+// setPassword checks pw against the policy and has the directory set it.
+func (x *Session) setPassword(ctx context.Context, a Account, pw string) error {
+	s := x.svc
+	if !x.CheckPassword(pw).OK() {
+		return ErrPasswordPolicy
+	}
+	if err := s.dir.SetPassword(ctx, a, pw); err != nil {
+		var refused *PasswordRefusedError
+		if errors.As(err, &refused) {
+			_ = x.update("password-refused", "", func(Tx, *Dossier) error { return nil })
+			return err
+		}
+		logDirectory(s.log, "set password", x.login, err)
+		return fmt.Errorf("%w: set password: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// reset ends a password reset: the charter accepted again (when it was
+// due) goes to the directory's consent value, then the new password; the
+// state and the other choices stay as they are. A notice mail follows.
+func (x *Session) reset(ctx context.Context, a Account, d Dossier, pw string) error {
+	s := x.svc
+	if !a.Active {
+		return ErrCodeRevoked // deactivated in the directory meanwhile
+	}
+	if d.ResetCharter {
+		if err := s.acceptCharter(ctx, a, d.CharterVersion); err != nil {
+			return err
+		}
+	}
+	if err := x.setPassword(ctx, a, pw); err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	return x.record("password-reset", func(tx Tx, d *Dossier) error {
+		d.ResetOpened, d.ResetCharter, d.CharterOnly, d.PasswordSet, d.PasswordReset, d.Renewed = time.Time{}, false, false, now, now, "password"
+		if err := s.endCodes(tx, d.Login, CodeUsed, PurposeReset, PurposeCharter); err != nil {
+			return err
+		}
+		for _, to := range d.RecoveryMails {
+			m := Mail{Kind: MailPasswordReset, To: to, Lang: s.lang(x.who(), d), Login: d.Login, Name: d.DisplayName, Created: now}
+			if _, err := tx.Enqueue(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // startFinish checks, before anything reaches the directory, that the
@@ -409,4 +483,17 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 		}
 		return nil
 	})
+}
+
+// acceptCharter writes the consent to charter version v in a's entry.
+func (s *Service) acceptCharter(ctx context.Context, a Account, v string) error {
+	err := s.dir.AcceptCharter(ctx, a, v)
+	if err == nil {
+		return nil
+	}
+	logDirectory(s.log, "accept charter", a.Login, err)
+	if !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrMisconfigured) {
+		err = fmt.Errorf("%w: accept charter: %w", ErrUnavailable, err)
+	}
+	return err
 }

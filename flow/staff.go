@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -141,6 +142,42 @@ func (s *Service) invite(a Account, mode inviteMode, c Client) (InviteOutcome, e
 		s.changed(a.Login)
 	}
 	return out, err
+}
+
+// Reset mails a reset code for the active account login to its recovery
+// addresses (a helpdesk case), and returns them. It counts in the same
+// per-login mail limit as step 1. ErrNoAccount: no such account;
+// ErrNotActive: it needs an invitation instead.
+func (s *Service) Reset(ctx context.Context, login string, c Client) ([]string, error) {
+	login = NormalizeLogin(login)
+	if !ValidLogin(login) {
+		return nil, ErrInvalidLogin
+	}
+	a, err := s.lookup(ctx, login)
+	if err != nil {
+		return nil, err
+	}
+	if !a.Active {
+		return nil, ErrNotActive
+	}
+	if len(a.RecoveryMails) == 0 {
+		return nil, fmt.Errorf("%s: no recovery address: nothing sent", login)
+	}
+	if err := s.mailRate.Take(login, s.clock.Now()); err != nil {
+		return nil, mailLimit(err)
+	}
+	err = s.store.Update(func(tx Tx) error {
+		d, err := tx.Dossier(login)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return s.resetCode(tx, c, "reset", a, d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed(login)
+	return a.RecoveryMails, nil
 }
 
 // Create adds a pending account to the directory (staff provisioning).

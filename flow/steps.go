@@ -46,6 +46,10 @@ func (s Step) String() string {
 // decides the order of the procedure.
 func (d Dossier) Next() Step {
 	switch {
+	case d.Resetting() && (d.CharterOnly || d.ResetCharter && d.CharterAcceptedAt.IsZero()):
+		return StepCharter // changed since the last acceptance
+	case d.Resetting():
+		return StepPassword
 	case !d.Activated.IsZero():
 		return StepDone
 	case d.Opened.IsZero():
@@ -84,6 +88,9 @@ func Back(step Step) Step {
 // is done and may be changed, else the step to do now.
 func (d Dossier) Show(want Step) Step {
 	n := d.Next()
+	if d.Resetting() || !d.Activated.IsZero() {
+		return n // a reset goes straight on: charter (if due), password, end
+	}
 	if want >= StepCharter && want < n && want != StepVerifyRedirect {
 		return want
 	}
@@ -139,6 +146,9 @@ type StepView struct {
 // login typed at step 1: then the code step says a code was mailed.
 func (s *Service) View(d Dossier, step Step) StepView {
 	v := StepView{Step: step, Back: Back(step)}
+	if d.Resetting() {
+		v.Back = 0
+	}
 	say := func(key string) { v.Intro = append(v.Intro, Sentence{Key: key}) }
 	switch step {
 	case StepLogin:
@@ -149,6 +159,9 @@ func (s *Service) View(d Dossier, step Step) StepView {
 			v.Intro = append(v.Intro, Sentence{Key: "code.later", Command: true})
 		}
 	case StepCharter:
+		if d.Resetting() {
+			say("reset.charter")
+		}
 		say("charter.intro")
 		v.Charter, v.Accepted = s.cfg.Charter, !d.CharterAcceptedAt.IsZero()
 	case StepDirectory:
@@ -168,15 +181,27 @@ func (s *Service) View(d Dossier, step Step) StepView {
 	case StepVerifyRedirect:
 		v.Intro = append(v.Intro, Sentence{Key: "verify.sent", Arg: d.Redirect})
 	case StepPassword:
-		v.Saved = !d.PasswordSet.IsZero()
-		if v.Saved {
+		v.Saved = d.PasswordSaved()
+		switch {
+		case d.Resetting():
+			say("reset.intro")
+			v.Rules = s.cfg.Password.Check("", d.Login).Rules
+		case v.Saved:
 			say("pw.retry")
-		} else {
+		default:
 			say("pw.intro")
 			v.Rules = s.cfg.Password.Check("", d.Login).Rules
 		}
 	case StepDone:
 		v.Login, v.Name, v.Mail = d.Login, d.DisplayName, d.Mail
+		switch d.Renewed { // a reset, not the activation
+		case "password":
+			say("reset.done")
+			return v
+		case "charter":
+			say("charter.done")
+			return v
+		}
 		say("done.title")
 		if d.Mail != "" {
 			v.Intro = append(v.Intro, Sentence{Key: "done.mail", Arg: d.Mail})

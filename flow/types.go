@@ -54,8 +54,21 @@ type Dossier struct {
 	// PasswordSet records that the directory accepted the password; a
 	// later Finish completes the activation without asking for it again.
 	PasswordSet time.Time `json:"password_set,omitzero"`
-	Activated   time.Time `json:"activated,omitzero"`
-	Revoked     time.Time `json:"revoked,omitzero"`
+	// ResetOpened is set while a password reset is under way: a reset code
+	// opened the (active) dossier; the new password clears it.
+	ResetOpened time.Time `json:"reset_opened,omitzero"`
+	// PasswordReset is when a reset last set a new password.
+	PasswordReset time.Time `json:"password_reset,omitzero"`
+	// ResetCharter: the charter changed since the last acceptance, so this
+	// reset asks for it again and writes the new consent to the directory.
+	ResetCharter bool `json:"reset_charter,omitempty"`
+	// CharterOnly: the code that opened the reset came from a charter
+	// campaign: accepting the charter ends it, no password is asked.
+	CharterOnly bool `json:"charter_only,omitempty"`
+	// Renewed says what the last reset renewed: "password" or "charter".
+	Renewed   string    `json:"renewed,omitempty"`
+	Activated time.Time `json:"activated,omitzero"`
+	Revoked   time.Time `json:"revoked,omitzero"`
 
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
@@ -70,6 +83,14 @@ func (d Dossier) IsStaff(staff []string) bool {
 	}
 	return false
 }
+
+// Resetting tells whether a password reset is under way.
+func (d Dossier) Resetting() bool { return !d.ResetOpened.IsZero() }
+
+// PasswordSaved tells whether the directory took the password of the step
+// under way, so that only the rest of the activation is left: never during
+// a reset, which asks for a new one.
+func (d Dossier) PasswordSaved() bool { return !d.PasswordSet.IsZero() && !d.Resetting() }
 
 // NeedsRedirectVerification tells whether the chosen redirect differs from
 // every recovery address of the account (case-insensitive).
@@ -109,6 +130,14 @@ const (
 	PurposeInvite   Purpose = "invite"   // step 0: the invitation mail
 	PurposeRecovery Purpose = "recovery" // step 2: mailed on request
 	PurposeRedirect Purpose = "redirect" // step 6: proves the redirect address
+	// PurposeReset is mailed for an active account (its owner at step 1,
+	// or staff): it leads to a new password, through the charter when it
+	// changed since the last acceptance.
+	PurposeReset Purpose = "reset"
+	// PurposeCharter is mailed by a charter campaign to an active account
+	// whose accepted charter is not the current one: it leads to the
+	// charter alone.
+	PurposeCharter Purpose = "charter"
 )
 
 // CodeState is the state of a stored code record.
@@ -143,7 +172,10 @@ const (
 	MailRecovery      MailKind = "recovery"       // code for step 2, same-day deadline
 	MailRedirect      MailKind = "redirect"       // code proving the redirect address
 	MailActivated     MailKind = "activated"      // notice: the account is active
-	MailAlreadyActive MailKind = "already-active" // someone asked a code for an active account
+	MailAlreadyActive MailKind = "already-active" // someone asked a code for an active account (no longer sent: MailReset)
+	MailReset         MailKind = "reset"          // code leading to a new password, same-day deadline
+	MailPasswordReset MailKind = "password-reset" // notice: the password was changed by a reset
+	MailCharter       MailKind = "charter"        // campaign: code leading to the new charter alone
 )
 
 // MailState is the delivery state of an outbox entry.
@@ -200,6 +232,9 @@ type Account struct {
 	RecoveryMails []string
 	Affiliations  []string
 	Active        bool
+	// Charter is the charter version the directory's consent value records
+	// ("" when none).
+	Charter string
 }
 
 // Activation is what Directory.Activate writes in one Modify.

@@ -11,7 +11,8 @@ import (
 // Every mail ends with the helpdesk; the redirect-verification mail tells a
 // possible stranger nothing about the account; the activation notice names
 // the university address and the redirect; the "already active" mail says
-// what to do next.
+// what to do next; the reset mail carries its code, the reset notice says
+// whom to call.
 func TestMailContents(t *testing.T) {
 	cfg := testConfig(t, "127.0.0.1:25")
 	cfg.Helpdesk = "Assistance 04 67 00 00 00 · help@univ.example"
@@ -20,7 +21,7 @@ func TestMailContents(t *testing.T) {
 	base := flow.Mail{ID: 1, To: "x@perso.example", Login: "fhebert", Name: "François Hébert", Code: testCode,
 		Deadline: created.Add(time.Hour), Created: created}
 	for _, lang := range []string{"fr", "en"} {
-		for _, kind := range []flow.MailKind{flow.MailInvitation, flow.MailRecovery, flow.MailRedirect, flow.MailActivated, flow.MailAlreadyActive} {
+		for _, kind := range []flow.MailKind{flow.MailInvitation, flow.MailRecovery, flow.MailRedirect, flow.MailActivated, flow.MailAlreadyActive, flow.MailReset, flow.MailPasswordReset, flow.MailCharter} {
 			m := base
 			m.Kind, m.Lang = kind, lang
 			switch kind {
@@ -29,7 +30,7 @@ func TestMailContents(t *testing.T) {
 			case flow.MailActivated:
 				m.Code, m.Deadline = "", time.Time{}
 				m.Address, m.Mailbox, m.KeepCopy = "fh@ailleurs.example", "francois.hebert@univ.example", true
-			case flow.MailAlreadyActive:
+			case flow.MailAlreadyActive, flow.MailPasswordReset:
 				m.Code, m.Deadline = "", time.Time{}
 			}
 			raw, err := r.Render(m)
@@ -49,6 +50,13 @@ func TestMailContents(t *testing.T) {
 				want = append(want, "francois.hebert@univ.example", "fh@ailleurs.example")
 			case flow.MailAlreadyActive:
 				want = append(want, map[string]string{"fr": "Mot de passe oublié", "en": "Forgot your password?"}[lang])
+			case flow.MailReset: // the code, the command, the deadline
+				want = append(want, testCode, "ssh ", map[string]string{"fr": "nouveau mot de passe", "en": "new password"}[lang],
+					map[string]string{"fr": "valable jusqu'au", "en": "valid until"}[lang])
+			case flow.MailCharter:
+				want = append(want, testCode, "ssh ", map[string]string{"fr": "rien\nd'autre n'est demandé", "en": "nothing else is\nasked"}[lang])
+			case flow.MailPasswordReset:
+				want = append(want, "fhebert", map[string]string{"fr": "contactez sans délai", "en": "contact the IT department at once"}[lang])
 			}
 			for _, w := range want {
 				if !strings.Contains(body, w) {

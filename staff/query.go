@@ -100,13 +100,23 @@ func WriteSummary(w io.Writer, st flow.Status, loc *time.Location) error {
 			}
 		}
 	}
+	reset := ""
+	switch {
+	case d.Resetting():
+		reset = "under way since " + when(d.ResetOpened)
+		if d.ResetCharter {
+			reset += ", charter asked again"
+		}
+	case !d.PasswordReset.IsZero():
+		reset = "new password set " + when(d.PasswordReset)
+	}
 	t := newTable(w)
 	for _, kv := range [][2]string{
 		{"Login", d.Login}, {"Name", Name(d)}, {"State", state}, {"Step", StepText(st.Step)},
 		{"Deadline", when(d.Deadline)}, {"Recovery", strings.Join(d.RecoveryMails, ", ")},
 		{"Mail", d.Mail}, {"Affiliation", strings.Join(d.Affiliations, ", ")},
 		{"Charter", charter}, {"Directory", directory}, {"Mailbox", mailbox},
-		{"Password", when(d.PasswordSet)}, {"Activated", when(d.Activated)}, {"Revoked", when(d.Revoked)},
+		{"Password", when(d.PasswordSet)}, {"Activated", when(d.Activated)}, {"Reset", reset}, {"Revoked", when(d.Revoked)},
 		{"Created", when(d.Created)}, {"Updated", when(d.Updated)},
 	} {
 		if kv[1] != "" {
@@ -209,9 +219,11 @@ type listItem struct {
 	Step     flow.Step  `json:"step"`
 	StepName string     `json:"step_name"`
 	Busy     bool       `json:"busy"`
-	Deadline time.Time  `json:"deadline"`
-	Created  time.Time  `json:"created"`
-	Updated  time.Time  `json:"updated"`
+	// Resetting: a password reset of this active account is under way.
+	Resetting bool      `json:"resetting,omitempty"`
+	Deadline  time.Time `json:"deadline"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
 }
 
 var listCommand = command{
@@ -248,7 +260,7 @@ example:
 				for i, s := range list {
 					d := s.Dossier
 					items[i] = listItem{Login: d.Login, Name: Name(d), State: s.State, Step: s.Step, StepName: s.Step.String(),
-						Busy: s.Busy, Deadline: d.Deadline, Created: d.Created, Updated: d.Updated}
+						Busy: s.Busy, Resetting: d.Resetting(), Deadline: d.Deadline, Created: d.Created, Updated: d.Updated}
 				}
 				return writeJSON(e.stdout, struct {
 					Count    int        `json:"count"`
@@ -258,6 +270,9 @@ example:
 			t2 := newTable(e.stdout, "LOGIN", "NAME", "STATE", "STEP", "DEADLINE", "UPDATED")
 			for _, s := range list {
 				state := string(s.State)
+				if s.Dossier.Resetting() {
+					state += " (reset)"
+				}
 				if s.Busy {
 					state += "*"
 				}

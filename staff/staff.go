@@ -1,6 +1,6 @@
 // Package staff owns the commands IT staff run over SSH (`ssh staff@host
-// COMMAND ARGS`): invite, import, status, list, resend, revoke, audit, stats
-// and help. Each command drives flow.Service, prints a table (or JSON with
+// COMMAND ARGS`): invite, import, status, list, resend, reset, revoke, audit,
+// stats, charter and help. Each command drives flow.Service, prints a table (or JSON with
 // --json) and returns an exit status; every value that came from users or
 // the directory is sanitized before it reaches the staff terminal, and no
 // command ever prints a code. Authentication is the SSH server's business:
@@ -64,7 +64,7 @@ var commands []command
 func init() {
 	commands = []command{
 		inviteCommand, importCommand, statusCommand, listCommand,
-		resendCommand, revokeCommand, auditCommand, statsCommand,
+		resendCommand, resetCommand, revokeCommand, auditCommand, statsCommand, charterCommand,
 		{name: "help", args: "[COMMAND]", summary: "list the commands, or describe one",
 			flags: func(fs *flag.FlagSet) func(*env, []string) error { return runHelp }},
 	}

@@ -547,8 +547,8 @@ func wizardSame(t *testing.T, names []string, screens func(i int) string, texts 
 
 // An unknown login, a pending one and an active one get the same step 2,
 // in the TUI and in plain mode: only the mailbox tells them apart (a code
-// for the pending account, a notice without code for the active one,
-// nothing for the unknown one).
+// for the pending account, a reset code for the active one, nothing for
+// the unknown one).
 func TestE2EWizardUnknownLoginLikeKnown(t *testing.T) {
 	h := newHarness(t)
 	logins := []string{"nobody", "amartin", "pdurand"}
@@ -580,8 +580,8 @@ func TestE2EWizardUnknownLoginLikeKnown(t *testing.T) {
 			t.Fatal("no code for amartin")
 		}
 		m := h.waitMail("pierre@perso.example.net", n)
-		if !strings.Contains(m.Subject, "already active") || codeRE.MatchString(m.Body) {
-			t.Errorf("the notice to the active account: %q\n%s", m.Subject, m.Body)
+		if !strings.Contains(m.Subject, "new password") || !codeRE.MatchString(m.Body) {
+			t.Errorf("the reset mail to the active account: %q\n%s", m.Subject, m.Body)
 		}
 	}
 	var queued int

@@ -30,7 +30,7 @@ var en = map[string]string{
 
 	"login.intro":  "Type your login (user name), sent to you by mail when your account was created.",
 	"login.prompt": "Login",
-	"code.sent":    "If this login belongs to an account awaiting activation, a code has just been sent to its recovery mail address. It is valid today until 23:59.",
+	"code.sent":    "If this login belongs to an account, a code has just been sent to its recovery mail address: it activates the account, or sets a new password if it is already active. It is valid today until 23:59.",
 	"code.prompt":  "Code from the mail",
 	"code.later":   "You may also close this window and come back later with: %s",
 	"code.restart": "To get a new code: %s",
@@ -74,6 +74,10 @@ var en = map[string]string{
 	"pw.retry":         "Your password is saved; the activation still has to be completed. Press Enter to try again.",
 
 	"done.title":         "Your account is active.",
+	"reset.intro":        "Choose your new password. A phrase of several words is easier to remember and safer.",
+	"reset.charter":      "The IT charter has changed since you last accepted it (or no acceptance of it is on record).",
+	"reset.done":         "Your new password is saved. Your account is active.",
+	"charter.done":       "Your acceptance of the new IT charter is recorded. Nothing else changed.",
 	"done.mail":          "Your university address: %s",
 	"done.redirect":      "Your mail is redirected to %s.",
 	"done.redirect.copy": "Your mail is redirected to %s; a copy stays in your university mailbox.",

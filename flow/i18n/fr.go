@@ -30,7 +30,7 @@ var fr = map[string]string{
 
 	"login.intro":  "Saisissez votre identifiant (nom de connexion), reçu par mail lors de la création de votre compte.",
 	"login.prompt": "Identifiant",
-	"code.sent":    "Si cet identifiant correspond à un compte en attente d'activation, un code vient d'être envoyé à son adresse mail de secours. Il est valable aujourd'hui jusqu'à 23:59.",
+	"code.sent":    "Si cet identifiant correspond à un compte, un code vient d'être envoyé à son adresse mail de secours : il active le compte, ou permet de choisir un nouveau mot de passe s'il est déjà actif. Il est valable aujourd'hui jusqu'à 23:59.",
 	"code.prompt":  "Code reçu par mail",
 	"code.later":   "Vous pouvez aussi fermer cette fenêtre et revenir plus tard avec : %s",
 	"code.restart": "Pour recevoir un nouveau code : %s",
@@ -74,6 +74,10 @@ var fr = map[string]string{
 	"pw.retry":         "Votre mot de passe est enregistré ; il reste à terminer l'activation. Appuyez sur Entrée pour réessayer.",
 
 	"done.title":         "Votre compte est activé.",
+	"reset.intro":        "Choisissez votre nouveau mot de passe. Une phrase de plusieurs mots est plus facile à retenir et plus sûre.",
+	"reset.charter":      "La charte informatique a changé depuis votre dernière acceptation (ou aucune acceptation n'est enregistrée).",
+	"reset.done":         "Votre nouveau mot de passe est enregistré. Votre compte est actif.",
+	"charter.done":       "Votre acceptation de la nouvelle charte informatique est enregistrée. Rien d'autre n'a changé.",
 	"done.mail":          "Votre adresse universitaire : %s",
 	"done.redirect":      "Vos mails sont redirigés vers %s.",
 	"done.redirect.copy": "Vos mails sont redirigés vers %s ; une copie reste dans votre boîte universitaire.",

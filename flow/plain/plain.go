@@ -465,7 +465,7 @@ func (r *run) password(v flow.StepView) error {
 		if err := r.op(r.x.Finish(r.ctx, pw)); err != errRetry {
 			return err
 		}
-		if d, err := r.x.Dossier(); err == nil && !d.PasswordSet.IsZero() {
+		if d, err := r.x.Dossier(); err == nil && d.PasswordSaved() {
 			return r.complete() // accepted, the rest failed: do not ask again
 		}
 	}

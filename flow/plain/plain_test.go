@@ -566,7 +566,7 @@ func TestCodeFromUserNameWrongOrExpired(t *testing.T) {
 	tm.answer("Code from the mail> ", code+"\n") // the old one, typed
 	tm.expect("This code was replaced by a newer one")
 	tm.answer("Code from the mail> ", "!resend\n")
-	tm.expect("If this login belongs to an account awaiting activation")
+	tm.expect("If this login belongs to an account, a code has just been sent")
 	tm.answerFn("Code from the mail> ", func() string { return e.code("carol", flow.MailRecovery) + "\n" })
 	tm.expect("Step 3 of 7 — IT charter")
 	tm.answer("I have read and accept the IT charter (y/n)> ", "!back\n")

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -449,6 +450,9 @@ func (m *model) help() []string {
 		h = append(h, t("help.next"), t("help.back"))
 	case flow.StepDone:
 		h = []string{t("help.leave")}
+	}
+	if m.view.Back == 0 { // a password reset: no way back
+		h = slices.DeleteFunc(h, func(s string) bool { return s == t("help.back") })
 	}
 	return append(h, t("help.lang"), t("help.quit"))
 }

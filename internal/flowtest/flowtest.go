@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -193,9 +194,25 @@ func (d *Directory) Activate(_ context.Context, a flow.Account, act flow.Activat
 	if !ok {
 		acc = a
 	}
-	acc.Active = true
+	acc.Active, acc.Charter = true, act.CharterVersion
 	d.accounts[a.Login] = acc
 	d.activations[a.Login] = act
+	return nil
+}
+
+// AcceptCharter records version as the account's consent (Account.Charter).
+func (d *Directory) AcceptCharter(_ context.Context, a flow.Account, version string) error {
+	d.lock()
+	defer d.mu.Unlock()
+	if d.down {
+		return flow.ErrUnavailable
+	}
+	acc, ok := d.accounts[a.Login]
+	if !ok || !acc.Active {
+		return fmt.Errorf("flowtest: charter of an account not active: %s", a.Login)
+	}
+	acc.Charter = version
+	d.accounts[a.Login] = acc
 	return nil
 }
 

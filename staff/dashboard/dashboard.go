@@ -1,7 +1,7 @@
 // Package dashboard owns the staff dashboard (`ssh -t staff@host` with no
 // command): the dossiers by state with a search box, one dossier's detail
 // and audit trail, a live refresh when a user moves on (flow's Subscribe),
-// and resend / revoke behind a y/n confirmation. It is a bubbletea model
+// and resend / revoke / reset behind a y/n confirmation. It is a bubbletea model
 // over flow.Service; every value from users or the directory is sanitized
 // before it is drawn, and no code is ever shown.
 package dashboard
@@ -32,6 +32,7 @@ type action string
 const (
 	actResend action = "resend"
 	actRevoke action = "revoke"
+	actReset  action = "reset" // mail a password reset code (active account)
 )
 
 // Messages.
@@ -175,6 +176,9 @@ func (m *Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case "x":
 		m.ask(actRevoke)
 		return m, nil
+	case "p":
+		m.ask(actReset)
+		return m, nil
 	}
 	if m.detail != nil {
 		m.detailKey(s)
@@ -297,6 +301,13 @@ func (m *Model) run(act action, login string) tea.Cmd {
 				return doneMsg{err: fmt.Errorf("revoke %s: %w", login, err)}
 			}
 			return doneMsg{text: login + ": revoked, codes ended"}
+		}
+		if act == actReset {
+			to, err := svc.Reset(ctx, login, client)
+			if err != nil {
+				return doneMsg{err: fmt.Errorf("reset %s: %w", login, err)}
+			}
+			return doneMsg{text: login + ": reset code mailed to " + strings.Join(to, ", ")}
 		}
 		out, err := svc.Resend(ctx, login, client)
 		if err != nil {

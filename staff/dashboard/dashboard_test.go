@@ -368,3 +368,25 @@ func TestSearchFoldsAccentsAndCoversEveryState(t *testing.T) {
 		t.Errorf("a search from the pending tab does not find the revoked Anne Martin:\n%s", s)
 	}
 }
+
+// p asks before mailing a password reset code; an account not active yet
+// gets none, and the dashboard says why.
+func TestResetAsksFirst(t *testing.T) {
+	w := newWorld(t, anne)
+	m := newModel(t, w, 100, 24)
+	press(m, "p")
+	if s := screen(t, m); !strings.Contains(s, "Mail a password reset code to amartin? y/n") {
+		t.Fatalf("no confirmation:\n%s", s)
+	}
+	if cmd := press(m, "n"); cmd != nil || len(w.mails("amartin")) != 1 {
+		t.Fatal("n did not cancel the reset")
+	}
+	cmd := press(m, "p", "y")
+	if cmd == nil {
+		t.Fatal("y ran nothing")
+	}
+	m.Update(cmd())
+	if s := screen(t, m); !strings.Contains(s, "not active yet") || len(w.mails("amartin")) != 1 {
+		t.Errorf("reset of a pending account (%d mails):\n%s", len(w.mails("amartin")), s)
+	}
+}

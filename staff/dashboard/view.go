@@ -31,9 +31,9 @@ func (m *Model) listRows() int   { return max(m.height-listHeader-footer, 1) }
 func (m *Model) detailRows() int { return max(m.height-detailHeader-footer, 1) }
 
 var (
-	listHelp    = []string{"↑↓ move", "enter open", "/ search", "tab state", "r resend", "x revoke", "q quit", "* open now"}
+	listHelp    = []string{"↑↓ move", "enter open", "/ search", "tab state", "r resend", "x revoke", "p reset", "q quit", "* open now"}
 	searchHelp  = []string{"type to filter", "enter done", "esc clear"}
-	detailHelp  = []string{"↑↓ scroll", "esc back", "r resend", "x revoke", "q quit"}
+	detailHelp  = []string{"↑↓ scroll", "esc back", "r resend", "x revoke", "p reset", "q quit"}
 	confirmHelp = []string{"y yes", "any other key: no"}
 )
 
@@ -184,6 +184,8 @@ func (m *Model) messageLine() string {
 	switch {
 	case m.confirm == actResend:
 		return bold.Render(fmt.Sprintf("Mail a new invitation code to %s? y/n", m.target))
+	case m.confirm == actReset:
+		return bold.Render(fmt.Sprintf("Mail a password reset code to %s? y/n", m.target))
 	case m.confirm == actRevoke:
 		return bold.Render(fmt.Sprintf("Revoke %s (end its codes and session)? y/n", m.target))
 	case m.message != "":
