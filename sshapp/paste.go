@@ -20,6 +20,13 @@ var (
 // (charmbracelet/x/ansi v0.11.9, parser_decode.go).
 const maxSeparators = 16
 
+// maxString is the most bytes of a control string (OSC, DCS, APC, PM,
+// SOS) from the client that are passed on: the rest, up to its
+// terminator, is dropped. The decoder keeps an unfinished string and scans
+// it again at each read: one that never ends would cost the server CPU
+// that grows with its length.
+const maxString = 512
+
 // pasteCap passes a session's input on with each bracketed paste cut to
 // maxPaste bytes (its end marker always passed on), and the parameter
 // separators of a CSI or DCS sequence past maxSeparators dropped.
@@ -32,8 +39,10 @@ type pasteCap struct {
 	held    int    // inside: bytes of the end marker matched, not yet passed on
 	n       int    // inside: paste bytes passed on
 	seq     seqState
-	seps    int // separators in the current CSI or DCS parameters
-	cont    int // UTF-8 continuation bytes still expected: not a C1 control
+	seps    int  // separators in the current CSI or DCS parameters
+	str     bool // in a control string, until BEL, ST or ESC
+	strN    int  // its bytes passed on
+	cont    int  // UTF-8 continuation bytes still expected: not a C1 control
 }
 
 type seqState int
@@ -112,6 +121,17 @@ func (p *pasteCap) params(b []byte) int {
 		default:
 			p.cont = 0
 		}
+		if p.str && !inRune {
+			switch c {
+			case 0x07, 0x9c, 0x1b, 0x18, 0x1a: // BEL, ST, ESC (of ESC \), CAN, SUB end it
+				p.str = false
+			}
+		}
+		if p.str {
+			if p.strN++; p.strN > maxString {
+				keep = false
+			}
+		}
 		switch {
 		case inRune:
 			p.seq = seqNone
@@ -123,6 +143,10 @@ func (p *pasteCap) params(b []byte) int {
 			p.seq = seqEsc
 		case p.seq == seqEsc && (c == '[' || c == 'P'), c == 0x9b, c == 0x90: // 7- and 8-bit CSI, DCS
 			p.seq, p.seps = seqParams, 0
+			p.str, p.strN = c == 'P' || c == 0x90, 0
+		case p.seq == seqEsc && (c == ']' || c == '_' || c == '^' || c == 'X'), c == 0x9d, c == 0x9f, c == 0x9e, c == 0x98: // OSC, APC, PM, SOS
+			p.seq = seqNone
+			p.str, p.strN = true, 0
 		default:
 			p.seq = seqNone
 		}

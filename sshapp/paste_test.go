@@ -50,3 +50,26 @@ func TestSequenceParametersCapped(t *testing.T) {
 		}
 	}
 }
+
+// A control string (OSC, DCS, APC…) that never ends is cut to maxString
+// bytes: the decoder, which scans an unfinished string again at each
+// read, never holds more. Its terminator and what follows pass on.
+func TestControlStringCapped(t *testing.T) {
+	body := strings.Repeat("a", 100_000)
+	for _, intro := range []string{"\x1b]", "\x1bP", "\x1b_", "\x1b^", "\x1bX"} {
+		in := "x" + intro + body + "\x07" + "y" + intro + "short\x1b\\" + "z"
+		want := "x" + intro + body[:maxString] + "\x07" + "y" + intro + "short\x1b\\" + "z"
+		for name, r := range map[string]func() io.Reader{
+			"whole":    func() io.Reader { return strings.NewReader(in) },
+			"one byte": func() io.Reader { return iotest.OneByteReader(strings.NewReader(in)) },
+		} {
+			got, err := io.ReadAll(newPasteCap(r()))
+			if err != nil {
+				t.Fatalf("%q %s: %v", intro, name, err)
+			}
+			if string(got) != want {
+				t.Errorf("%q %s: got %d bytes, want %d", intro, name, len(got), len(want))
+			}
+		}
+	}
+}
