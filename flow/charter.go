@@ -74,9 +74,14 @@ func (s *Service) CharterRemind(ctx context.Context, dryRun bool, c Client) ([]R
 			r.Outcome = RemindNoMail
 		case dryRun:
 			r.Outcome = WouldRemind
-		case s.mailRate.Take(login, s.clock.Now()) != nil:
-			r.Outcome = RemindLimited
 		default:
+			var rl *RateLimitError
+			if err := s.mailRate.Take(login, s.clock.Now()); errors.As(err, &rl) {
+				r.Outcome = RemindLimited
+				break
+			} else if err != nil {
+				return out, err
+			}
 			r.Outcome = Reminded
 			err := s.store.Update(func(tx Tx) error {
 				d, err := tx.Dossier(login)

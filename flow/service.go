@@ -53,6 +53,9 @@ type Config struct {
 	// Locks, when several nodes share the store, keeps a dossier open on
 	// one node at a time; nil for a single node.
 	Locks Locks
+	// Limits, when several nodes share the store, counts the rate limits
+	// across them; nil counts in this node's memory.
+	Limits Counter
 }
 
 func (c *Config) defaults() error {
@@ -136,11 +139,11 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 	return &Service{
 		cfg: cfg, store: steppedStore{store, cfg.Metrics}, dir: dir, clock: clock, log: log,
 		checks:       passwordChecks(),
-		mailRate:     newLimiter(cfg.MailsPerHour, time.Hour),
-		redirectRate: newLimiter(cfg.MailsPerHour, time.Hour),
-		beginRate:    newLimiter(cfg.BeginsPerAddress, cfg.BeginsWindow),
-		loginRate:    newLimiter(cfg.LoginsPerMinute, time.Minute),
-		wrongRate:    newLimiter(cfg.WrongCodes, cfg.WrongCodesWindow),
+		mailRate:     newLimiter("mail", cfg.MailsPerHour, time.Hour, cfg.Limits),
+		redirectRate: newLimiter("redirect", cfg.MailsPerHour, time.Hour, cfg.Limits),
+		beginRate:    newLimiter("begin", cfg.BeginsPerAddress, cfg.BeginsWindow, cfg.Limits),
+		loginRate:    newLimiter("logins", cfg.LoginsPerMinute, time.Minute, cfg.Limits),
+		wrongRate:    newLimiter("wrong", cfg.WrongCodes, cfg.WrongCodesWindow, cfg.Limits),
 		sessions:     map[string]*Session{},
 		finishing:    map[string]chan struct{}{},
 		subs:         map[chan string]struct{}{},
@@ -250,8 +253,13 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 	// tell which codes exist.
 	now := s.clock.Now()
 	src := Source(c.Remote)
-	if w := max(s.beginRate.Blocked(src, now), s.loginRate.Blocked("", now)); w > 0 {
-		return &RateLimitError{Wait: w.Round(time.Second) + time.Second}
+	w1, err1 := s.beginRate.Blocked(src, now)
+	w2, err2 := s.loginRate.Blocked("", now)
+	if err := cmp.Or(err1, err2); err != nil {
+		return err
+	}
+	if w := max(w1, w2); w > 0 {
+		return rateLimited(w)
 	}
 	if s.isCode(login) {
 		return ErrLoginIsCode
@@ -263,8 +271,9 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 	if err := s.mailRate.Take(login, now); err != nil {
 		return mailLimit(err)
 	}
-	s.beginRate.Hit(src, now)
-	s.loginRate.Hit("", now)
+	if err := cmp.Or(s.beginRate.Hit(src, now), s.loginRate.Hit("", now)); err != nil {
+		return err
+	}
 	a, err := s.lookup(ctx, login)
 	if errors.Is(err, ErrNoAccount) {
 		return s.unknownLogin(c)
@@ -444,8 +453,8 @@ func codeError(c Code, now time.Time) error {
 // transaction that uses the code checks it again with usable.
 func (s *Service) findCode(code string, c Client) (string, Code, error) {
 	now := s.clock.Now()
-	if w := s.wrongRate.Blocked(Source(c.Remote), now); w > 0 {
-		return "", Code{}, &RateLimitError{Wait: w.Round(time.Second) + time.Second}
+	if w, err := s.wrongRate.Blocked(Source(c.Remote), now); err != nil || w > 0 {
+		return "", Code{}, cmp.Or(err, rateLimited(w))
 	}
 	norm, ok := NormalizeCode(code)
 	var rec Code
@@ -604,8 +613,15 @@ func (s *Service) verifyRedirect(tx Tx, d *Dossier, norm string, rec Code) error
 	return s.setCodeState(tx, d.Login, norm, CodeUsed)
 }
 
-// wrongCode counts one wrong code against the client's Source.
-func (s *Service) wrongCode(c Client) { s.wrongRate.Hit(Source(c.Remote), s.clock.Now()) }
+// wrongCode counts one wrong code against the client's Source. A count
+// lost to an outage is only logged: the code was refused anyway, and the
+// next one is checked against the same counter (Blocked), which refuses
+// while the store cannot tell.
+func (s *Service) wrongCode(c Client) {
+	if err := s.wrongRate.Hit(Source(c.Remote), s.clock.Now()); err != nil {
+		s.log.Warn("wrong code not counted", "err", err)
+	}
+}
 
 func (s *Service) acquire(login string, c Client) (*Session, error) {
 	s.mu.Lock()

@@ -47,6 +47,7 @@ type EtcdConfig struct {
 //	secret            the code secret, created once
 //	lock/<login>      the node holding the dossier open (leased)
 //	claim/<BE id>     the node sending an outbox mail (leased)
+//	rate/<hash>       the last events of a rate limit (leased, etcdrate.go)
 const (
 	etcdData   = "d/"
 	etcdSecret = "secret"

@@ -164,6 +164,7 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 	}
 	if cfg.Storage.Backend == "etcd" { // other nodes share the store
 		fcfg.Locks = a.db
+		fcfg.Limits = a.db.Counter()
 	}
 	a.svc, err = flow.New(fcfg, a.db, a.dir, opts.clock, log)
 	if err != nil {
