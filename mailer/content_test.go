@@ -66,3 +66,24 @@ func TestMailContents(t *testing.T) {
 		}
 	}
 }
+
+// The helpdesk ends every mail as written: SPEC's example carries its own
+// label, which no template repeats.
+func TestMailHelpdeskAsWritten(t *testing.T) {
+	cfg := testConfig(t, "127.0.0.1:25")
+	cfg.Helpdesk = "Assistance : 04 67 00 00 00 · assistance@univ.fr"
+	r := NewRenderer(cfg)
+	created := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+	for _, lang := range []string{"fr", "en"} {
+		m := flow.Mail{ID: 1, To: "x@perso.example", Login: "fhebert", Name: "François Hébert", Code: testCode,
+			Deadline: created.Add(time.Hour), Created: created, Kind: flow.MailInvitation, Lang: lang}
+		raw, err := r.Render(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := parseMessage(t, raw).Body
+		if !strings.Contains(body, cfg.Helpdesk) || strings.Contains(body, "Assistance : Assistance") || strings.Contains(body, "Help: Assistance") {
+			t.Errorf("%s: helpdesk not as written in:\n%s", lang, body)
+		}
+	}
+}

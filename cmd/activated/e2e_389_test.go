@@ -68,7 +68,7 @@ func TestE2E389(t *testing.T) {
 	wizardWalk(p, tm, v, flow.StepLogin, flow.StepPassword)
 	tm.waitFor(wizardScreen(flow.StepPassword))
 	tm.send(e2ePassword, keyEnter, e2ePassword, keyEnter)
-	screen = tm.waitFor("This cannot be finished now", "Help: helpdesk@example.org, 01 23 45 67 89")
+	screen = tm.waitFor("This cannot be finished now", "helpdesk@example.org, 01 23 45 67 89")
 	t.Logf("screen:\n%s", screen)
 	if strings.Contains(screen, "Try again in a few minutes") {
 		t.Errorf("a configuration error reads as an outage:\n%s", screen)

@@ -159,10 +159,10 @@ func TestE2EStepsDefects(t *testing.T) {
 		}
 		must(t, h.app.svc.Revoke("rrevoke", flow.Client{Actor: "staff:test"}))
 		tm := h.openTerm(code, 80, 24, "en_US.UTF-8")
-		tm.waitFor("IT staff cancelled this activation", "Help: Assistance 04 67 00 00 00")
+		tm.waitFor("IT staff cancelled this activation", stepsHelpdesk)
 		p := h.openPlain(code+"+plain", "fr_FR.UTF-8")
 		wizardWaitDone(p)
-		if out := p.out.String(); !strings.Contains(out, "Le service informatique a annulé cette activation") || !strings.Contains(out, "Assistance : "+stepsHelpdesk) {
+		if out := p.out.String(); !strings.Contains(out, "Le service informatique a annulé cette activation") || !strings.Contains(out, "\n"+stepsHelpdesk) {
 			t.Fatalf("plain mode:\n%s", out)
 		}
 	})
@@ -225,7 +225,7 @@ func TestE2EStepsDefects(t *testing.T) {
 		p.waitPrompt("Code from the mail")
 		p.answer("!resend")
 		out := p.waitOut("Several mails were already sent for this account in the last hour")
-		if !regexp.MustCompile(`or try again in \d+ minutes\.\n`).MatchString(out) || !strings.Contains(out, "Help: "+stepsHelpdesk) {
+		if !regexp.MustCompile(`or try again in \d+ minutes\.\n`).MatchString(out) || !strings.Contains(out, "\n"+stepsHelpdesk) {
 			t.Fatalf("the mail limit:\n%s", tail(out, 600))
 		}
 	})

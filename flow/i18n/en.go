@@ -122,7 +122,7 @@ var en = map[string]string{
 	"wait.seconds":           "%d seconds",
 	"wait.minute":            "1 minute",
 	"wait.minutes":           "%d minutes",
-	"helpdesk":               "Help: %s",
+	"helpdesk":               "%s", // the free text carries its own words ("Assistance : …")
 	"err.password.refused":   "The directory refused this password: %s",
 	"err.verify.wrong":       "This code is not right. Check it in the mail sent to the redirect address.",
 	"err.code.wrong":         "This code is not right. Check it in the mail. To get a new one: %s",

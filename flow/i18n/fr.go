@@ -122,7 +122,7 @@ var fr = map[string]string{
 	"wait.seconds":           "%d secondes",
 	"wait.minute":            "1 minute",
 	"wait.minutes":           "%d minutes",
-	"helpdesk":               "Assistance : %s",
+	"helpdesk":               "%s", // the free text carries its own words ("Assistance : …")
 	"err.password.refused":   "L'annuaire a refusé ce mot de passe : %s",
 	"err.verify.wrong":       "Ce code est incorrect. Vérifiez-le dans le mail reçu à l'adresse de redirection.",
 	"err.code.wrong":         "Ce code est incorrect. Vérifiez-le dans le mail reçu. Pour en recevoir un nouveau : %s",

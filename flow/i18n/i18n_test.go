@@ -154,7 +154,7 @@ func TestMailLimitAndHelpdesk(t *testing.T) {
 		t.Errorf("attempts: %q", got)
 	}
 	for _, e := range []error{flow.ErrCodeRevoked, flow.ErrCodeExpired, flow.ErrUnavailable, flow.ErrClosed} {
-		if got := Explain("fr", e, "x", "Call 1234"); !strings.HasSuffix(got, "\nAssistance : Call 1234") {
+		if got := Explain("fr", e, "x", "Call 1234"); !strings.HasSuffix(got, "\nCall 1234") {
 			t.Errorf("%v: no helpdesk in %q", e, got)
 		}
 	}
@@ -171,6 +171,19 @@ func TestClosedSessionSaysWhoCanRestart(t *testing.T) {
 		closed, revoked := Error(lang, flow.ErrClosed, ""), Error(lang, flow.ErrCodeRevoked, "")
 		if !strings.Contains(closed, revoked) {
 			t.Errorf("%s: a session closed by a revoke reads %q, without the way back %q", lang, closed, revoked)
+		}
+	}
+}
+
+// The helpdesk is free text that carries its own words (SPEC's example is
+// "Assistance : 04 67 00 00 00 · assistance@univ.fr"): it is shown as
+// written, never behind a second label ("Assistance : Assistance : …").
+func TestHelpdeskShownAsWritten(t *testing.T) {
+	const h = "Assistance : 04 67 00 00 00 · assistance@univ.fr"
+	for _, lang := range []string{"fr", "en"} {
+		got := Explain(lang, flow.ErrCodeRevoked, "x", h)
+		if !strings.HasSuffix(got, "\n"+h) || strings.Count(got, "Assistance") != 1 {
+			t.Errorf("%s: %q", lang, got)
 		}
 	}
 }
