@@ -33,7 +33,7 @@ func (d *Directory) Lookup(ctx context.Context, login string) (flow.Account, err
 		return err
 	})
 	if err != nil {
-		return flow.Account{}, fmt.Errorf("lookup %q: %w", login, err)
+		return flow.Account{}, fmt.Errorf("lookup: %w", err) // no login: it may be what someone typed
 	}
 	switch len(res.Entries) {
 	case 0:

@@ -404,3 +404,24 @@ func TestCodeAtLoginPromptIsNoOracleOnceLimited(t *testing.T) {
 		}
 	}
 }
+
+// What a user types at the login prompt may be a password typed in the
+// wrong field: during a directory outage it reaches neither the log nor
+// the error the log would print.
+func TestTypedLoginNotLoggedDuringOutage(t *testing.T) {
+	e := newEnv(t)
+	var logs flowtest.Buffer
+	svc, err := flow.New(e.cfg, e.db, e.dir, e.clock, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	must(t, err)
+	e.dir.SetDown(true)
+	const typed = "correcthorsebattery"
+	if err := svc.Begin(ctx, typed, user); !errors.Is(err, flow.ErrUnavailable) {
+		t.Fatalf("Begin during an outage = %v, want ErrUnavailable", err)
+	}
+	if strings.Contains(logs.String(), typed) {
+		t.Errorf("the log holds what was typed at the login prompt:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "directory lookup") {
+		t.Errorf("the outage is not logged at all:\n%s", logs.String())
+	}
+}

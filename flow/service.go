@@ -192,13 +192,20 @@ func (s *Service) changed(login string) {
 // The login comes back in the one spelling every dossier, code and mail is
 // keyed by (a directory may spell a uid "JDupont"; its writes use the DN).
 func (s *Service) lookup(ctx context.Context, login string) (Account, error) {
+	return s.find(ctx, login, login)
+}
+
+// find is lookup for a login typed at the prompt by anyone: the log names
+// it as logged ("" for nothing), since what was typed there may be a
+// password typed in the wrong field.
+func (s *Service) find(ctx context.Context, login, logged string) (Account, error) {
 	a, err := s.dir.Lookup(ctx, login)
 	a.Login = NormalizeLogin(a.Login)
 	if err != nil && !errors.Is(err, ErrNoAccount) && !errors.Is(err, ErrUnavailable) {
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err != nil && !errors.Is(err, ErrNoAccount) {
-		logDirectory(s.log, "directory lookup", login, err)
+		logDirectory(s.log, "directory lookup", logged, err)
 	}
 	return a, err
 }
@@ -274,7 +281,7 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 	if err := cmp.Or(s.beginRate.Hit(src, now), s.loginRate.Hit("", now)); err != nil {
 		return err
 	}
-	a, err := s.lookup(ctx, login)
+	a, err := s.find(ctx, login, "")
 	if errors.Is(err, ErrNoAccount) {
 		return s.unknownLogin(c)
 	}
