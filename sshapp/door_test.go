@@ -19,6 +19,8 @@ import (
 	"activated/flow/i18n"
 	"activated/internal/flowtest"
 	"activated/sshapp"
+
+	"activated/internal/sshprobe"
 )
 
 // heapBound is what a server under one giant terminal may hold.
@@ -158,28 +160,8 @@ func reachStep1(f *sshFixture, local string) error {
 	}
 	c := gossh.NewClient(cc, chans, reqs)
 	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	out, err := s.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := s.Shell(); err != nil {
-		return err
-	}
-	var seen strings.Builder
-	buf := make([]byte, 4096)
-	for !strings.Contains(seen.String(), "> ") {
-		n, err := out.Read(buf)
-		seen.Write(buf[:n])
-		if err != nil {
-			return fmt.Errorf("before the login prompt: %w; output %q", err, seen.String())
-		}
-	}
-	return nil
+	_, err = sshprobe.FirstPrompt(c)
+	return err
 }
 
 // A lecture hall behind one NAT address: 300 users who connect within a

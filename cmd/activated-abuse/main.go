@@ -27,6 +27,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"activated/internal/sshprobe"
 )
 
 type options struct {
@@ -181,28 +183,10 @@ func step1(ctx context.Context, o *options, local string) error {
 		return err
 	}
 	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	out, err := s.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := s.Shell(); err != nil {
-		return err
-	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	var seen []byte
-	buf := make([]byte, 4096)
-	for !strings.Contains(string(seen), "> ") {
-		n, err := out.Read(buf)
-		seen = append(seen, buf[:n]...)
-		if err != nil {
-			return fmt.Errorf("no login prompt: %w", err)
-		}
+	if _, err := sshprobe.FirstPrompt(c); err != nil {
+		return fmt.Errorf("no login prompt: %w", err)
 	}
 	return nil
 }

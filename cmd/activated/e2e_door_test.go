@@ -2,11 +2,12 @@ package main
 
 import (
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"activated/internal/sshprobe"
 )
 
 // reachStep1 connects as activate, opens a plain session and waits for
@@ -17,28 +18,8 @@ func (h *harness) reachStep1() error {
 		return err
 	}
 	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	out, err := s.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := s.Shell(); err != nil {
-		return err
-	}
-	var seen strings.Builder
-	buf := make([]byte, 4096)
-	for !strings.Contains(seen.String(), "> ") {
-		n, err := out.Read(buf)
-		seen.Write(buf[:n])
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err = sshprobe.FirstPrompt(c)
+	return err
 }
 
 // With the default config, the front door lets a crowd behind one address
