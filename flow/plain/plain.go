@@ -9,6 +9,7 @@
 package plain
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -53,7 +54,7 @@ type run struct {
 	cfg      flow.Config
 	opts     Options
 	in       *input
-	w        io.Writer
+	w        *bufio.Writer // flushed when the user is waited for
 	werr     error
 	eol      string
 	lang     string
@@ -73,7 +74,10 @@ type run struct {
 // connection after Run).
 func Run(ctx context.Context, svc *flow.Service, rw io.ReadWriter, opts Options) error {
 	cfg := svc.Config()
-	r := &run{ctx: ctx, svc: svc, cfg: cfg, opts: opts, w: rw, eol: "\n", client: opts.Client}
+	// Output is buffered up to the next wait (a prompt, the directory, the
+	// end): one SSH packet per screenful rather than one per line, which
+	// was most of the server's CPU in a plain walk.
+	r := &run{ctx: ctx, svc: svc, cfg: cfg, opts: opts, w: bufio.NewWriterSize(rw, outBuf), eol: "\n", client: opts.Client}
 	if opts.PTY {
 		r.eol = "\r\n"
 	}
@@ -91,8 +95,13 @@ func Run(ctx context.Context, svc *flow.Service, rw io.ReadWriter, opts Options)
 	}()
 	r.line(r.t("app.title"))
 	r.line(r.t("plain.help"))
-	return r.end(r.procedure())
+	err := r.end(r.procedure())
+	r.flush() // what end said: the connection may be gone already
+	return err
 }
+
+// outBuf bounds the output held back before a flush.
+const outBuf = 8 << 10
 
 func (r *run) procedure() error {
 	if r.opts.Code != "" {
@@ -123,6 +132,7 @@ func (r *run) procedure() error {
 func (r *run) end(err error) error {
 	switch {
 	case err == nil:
+		r.flush()
 		return r.werr
 	case errors.Is(err, errQuit), errors.Is(err, io.EOF):
 		r.line(i18n.Ended(r.lang, r.login != "", r.opts.PublicHost, r.opts.PublicPort))
@@ -462,6 +472,7 @@ func (r *run) password(v flow.StepView) error {
 			continue
 		}
 		r.line(r.t("pw.finishing"))
+		r.flush() // the directory may take a while: say so first
 		if err := r.op(r.x.Finish(r.ctx, pw)); err != errRetry {
 			return err
 		}
@@ -475,6 +486,7 @@ func (r *run) password(v flow.StepView) error {
 func (r *run) complete() error {
 	for {
 		r.line(r.t("pw.finishing"))
+		r.flush()
 		if err := r.op(r.x.Finish(r.ctx, "")); err != errRetry {
 			return err
 		}
@@ -510,6 +522,7 @@ func (r *run) ask(prompt func() string, secret bool) (string, error) {
 		}
 		p := prompt()
 		r.write(p)
+		r.flush()
 		var done <-chan struct{}
 		if r.x != nil {
 			done = r.x.Done()
@@ -620,9 +633,17 @@ func (r *run) write(s string) {
 	}
 }
 
+// writeBytes writes the echo of what is typed, at once.
 func (r *run) writeBytes(b []byte) {
 	if r.werr == nil {
 		_, r.werr = r.w.Write(b)
+	}
+	r.flush()
+}
+
+func (r *run) flush() {
+	if r.werr == nil {
+		r.werr = r.w.Flush()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -877,5 +878,50 @@ func TestVerifyRedirectWrongCodeAndPastedCommand(t *testing.T) {
 	}
 	if d := e.dossier("alice"); !d.RedirectVerified {
 		t.Fatal("redirect not verified by the pasted command")
+	}
+}
+
+// chunks records each Write as it came: what the client receives in one
+// SSH packet.
+type chunks struct{ w []string }
+
+func (c *chunks) Write(p []byte) (int, error) { c.w = append(c.w, string(p)); return len(p), nil }
+
+// Output is held back until the user is waited for: each prompt arrives
+// with everything printed since the last one, in one write (one SSH
+// packet, not one per line), and "activating…" is out before the
+// directory is asked.
+func TestOutputWrittenOncePerPrompt(t *testing.T) {
+	e := newEnv(t)
+	if out, err := e.svc.Invite(context.Background(), "carol", false, flow.Client{Actor: "staff:test"}); err != nil || out != flow.Invited {
+		t.Fatalf("invite: %v %v", out, err)
+	}
+	opts := e.opts("en", false)
+	opts.Code = e.code("carol", flow.MailInvitation)
+	const pw = "cinq grenouilles Bleues dansent 12"
+	var out chunks
+	err := Run(context.Background(), e.svc, struct {
+		io.Reader
+		io.Writer
+	}{strings.NewReader("y\nn\nn\n" + pw + "\n" + pw + "\n"), &out}, opts)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	all := strings.Join(out.w, "")
+	if !strings.Contains(all, "Your account is active.") {
+		t.Fatalf("not activated:\n%s", all)
+	}
+	prompts := strings.Count(all, "> ")
+	if len(out.w) > prompts+3 {
+		t.Errorf("%d writes for %d prompts: %q", len(out.w), prompts, out.w)
+	}
+	for i, w := range out.w {
+		if strings.Contains(w, "Step 3 of 7") && !strings.HasSuffix(w, "accept the IT charter (y/n)> ") {
+			t.Errorf("the charter step came in pieces: write %d is %q", i, w)
+		}
+	}
+	i := slices.IndexFunc(out.w, func(w string) bool { return strings.Contains(w, "Activating your account…") })
+	if i < 0 || !strings.HasSuffix(out.w[i], "Activating your account…\n") {
+		t.Errorf("\"Activating your account…\" was not written before the directory was asked: %q", out.w)
 	}
 }

@@ -45,22 +45,28 @@ func wrap(s string, w int) []string {
 	s = frenchSpaces.Replace(s)
 	var out []string
 	for _, para := range strings.Split(s, "\n") {
-		line := ""
+		line, lw := "", 0 // lw: line's width, kept rather than measured again
 		for _, word := range strings.Split(para, " ") {
 			if word == "" {
 				continue
 			}
+			ww := ansi.StringWidth(word)
 			switch {
 			case line == "":
-			case ansi.StringWidth(line)+1+ansi.StringWidth(word) <= w:
+			case lw+1+ww <= w:
 				line += " " + word
+				lw += 1 + ww
 				continue
 			default:
 				out = append(out, line)
 			}
-			pieces := strings.Split(ansi.Hardwrap(word, w, true), "\n")
-			out = append(out, pieces[:len(pieces)-1]...)
-			line = pieces[len(pieces)-1]
+			line, lw = word, ww
+			if ww > w {
+				pieces := strings.Split(ansi.Hardwrap(word, w, true), "\n")
+				out = append(out, pieces[:len(pieces)-1]...)
+				line = pieces[len(pieces)-1]
+				lw = ansi.StringWidth(line)
+			}
 		}
 		out = append(out, line)
 	}

@@ -77,16 +77,26 @@ func (s *Screen) Init() tea.Cmd {
 }
 
 // Update passes msg to the model, then draws what changed.
+//
+// The messages bubbletea sends at the start only repeat what NewScreen was
+// given (the size, the colour profile, the environment): the model gets
+// them, but the view is not built again for them, as nothing it shows
+// can have changed.
 func (s *Screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	changed := true
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		s.resize(msg.Width, msg.Height)
+		changed = s.resize(msg.Width, msg.Height)
 	case tea.ColorProfileMsg:
-		s.setProfile(msg.Profile)
+		changed = s.setProfile(msg.Profile)
+	case tea.EnvMsg:
+		changed = false
 	}
 	m, cmd := s.model.Update(msg)
 	s.model = m
-	s.draw()
+	if changed {
+		s.draw()
+	}
 	return s, cmd
 }
 
@@ -96,14 +106,15 @@ func (s *Screen) View() tea.View { return tea.View{} }
 // Model is the model drawn.
 func (s *Screen) Model() tea.Model { return s.model }
 
-func (s *Screen) resize(w, h int) {
+// resize takes the window's size and reports whether the view may change.
+func (s *Screen) resize(w, h int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w, h = max(w, 1), max(h, 1)
 	told := s.told
 	s.told = true
 	if !told && w == s.w && h == s.h { // bubbletea's report of the size the session started with
-		return
+		return false
 	}
 	// A window change redraws everything, even at the same size: the
 	// terminal may have reflowed or scrolled what it showed.
@@ -111,17 +122,21 @@ func (s *Screen) resize(w, h int) {
 	s.scr.Erase()
 	s.scr.Resize(s.w, s.h)
 	s.redraw = true
+	return true
 }
 
-func (s *Screen) setProfile(p colorprofile.Profile) {
+// setProfile takes the colour profile and reports whether it changed.
+func (s *Screen) setProfile(p colorprofile.Profile) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p != s.profile {
-		s.profile = p
-		s.scr.SetColorProfile(p)
-		s.scr.Erase()
-		s.redraw = true
+	if p == s.profile {
+		return false
 	}
+	s.profile = p
+	s.scr.SetColorProfile(p)
+	s.scr.Erase()
+	s.redraw = true
+	return true
 }
 
 // sameView tells whether b looks like a on the terminal, as far as Screen
@@ -146,6 +161,11 @@ func cursorStyle(c *tea.Cursor) int {
 	}
 	return st
 }
+
+// frames are the cell buffers frames are drawn into, shared by every
+// session: one is in use only while a frame is drawn (the renderer keeps
+// its own copy of what the terminal shows), so an idle session holds none.
+var frames = sync.Pool{New: func() any { b := uv.NewScreenBuffer(0, 0); return &b }}
 
 func (s *Screen) draw() {
 	v := s.model.View()
@@ -185,9 +205,6 @@ func (s *Screen) draw() {
 		pre.WriteString(ansi.SetCursorStyle(st))
 	}
 
-	// The new frame's cells live only while it is drawn: the renderer
-	// keeps its own copy of what the terminal shows, and an idle session
-	// need not hold two.
 	content := uv.NewStyledString(v.Content)
 	fh := s.h
 	if !v.AltScreen {
@@ -200,13 +217,17 @@ func (s *Screen) draw() {
 		s.scr.Erase()
 	}
 	s.lastHeight = fh
-	cells := uv.NewScreenBuffer(s.w, fh)
+	cells := frames.Get().(*uv.ScreenBuffer)
+	cells.Resize(s.w, fh)
 	cells.Clear()
 	content.Draw(cells, cells.Bounds())
-	if fh > s.h { // taller than the window: keep the bottom
+	if fh > s.h { // taller than the window: keep the bottom (and the buffer out of the pool)
 		cells.Lines = cells.Lines[fh-s.h:]
 	}
 	s.scr.Render(cells.RenderBuffer)
+	if fh <= s.h {
+		frames.Put(cells)
+	}
 	if v.Cursor != nil {
 		s.scr.MoveTo(v.Cursor.X, v.Cursor.Y)
 	} else if x, y := s.scr.Position(); !v.AltScreen && x >= s.w-1 {

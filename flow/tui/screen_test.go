@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/vt"
 )
@@ -154,5 +155,45 @@ func TestScreenSameSizeDrawsNothing(t *testing.T) {
 	s.Update(tea.WindowSizeMsg{Width: 40, Height: 10})
 	if !strings.Contains(raw.String(), "hello") {
 		t.Errorf("a window change did not redraw: %q", raw.String())
+	}
+}
+
+// views counts the views built.
+type views struct {
+	lines
+	n int
+}
+
+func (v *views) Update(msg tea.Msg) (tea.Model, tea.Cmd) { v.lines.Update(msg); return v, nil }
+func (v *views) View() tea.View                          { v.n++; return v.lines.View() }
+
+// The messages bubbletea sends at the start repeat what the Screen was
+// given: the model gets them, no view is built again for them (a view
+// and its comparison for each was a third of a first screen's CPU).
+func TestScreenStartMessagesBuildNoView(t *testing.T) {
+	m := &views{lines: lines{text: []string{"hello"}}}
+	env := []string{"TERM=xterm-256color"}
+	s, _, raw := screenOn(m, 40, 10)
+	s.Init()
+	if m.n != 1 {
+		t.Fatalf("Init built %d views, want 1", m.n)
+	}
+	raw.Reset()
+	s.Update(tea.ColorProfileMsg{Profile: colorprofile.Env(env)})
+	s.Update(tea.WindowSizeMsg{Width: 40, Height: 10})
+	s.Update(tea.EnvMsg(env))
+	if m.n != 1 || raw.Len() != 0 {
+		t.Errorf("the start messages built %d more views and wrote %q", m.n-1, raw.String())
+	}
+	// Anything else is drawn if it changed the view.
+	s.Update("world")
+	if m.n != 2 || !strings.Contains(raw.String(), "world") {
+		t.Errorf("an update built %d views and wrote %q", m.n-1, raw.String())
+	}
+	// A new colour profile redraws everything.
+	raw.Reset()
+	s.Update(tea.ColorProfileMsg{Profile: colorprofile.ASCII})
+	if !strings.Contains(raw.String(), "hello") {
+		t.Errorf("a new colour profile did not redraw: %q", raw.String())
 	}
 }

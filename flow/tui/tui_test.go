@@ -55,7 +55,7 @@ type env struct {
 	clock *flowtest.Clock
 }
 
-func newEnv(t *testing.T, accounts ...flow.Account) *env {
+func newEnv(t testing.TB, accounts ...flow.Account) *env {
 	t.Helper()
 	db, err := storage.Open(filepath.Join(t.TempDir(), "activated.db"), storage.Options{})
 	if err != nil {

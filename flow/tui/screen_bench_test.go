@@ -1,0 +1,36 @@
+package tui
+
+import (
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"activated/flow"
+)
+
+// BenchmarkFirstFrame is the wizard's share of a new session's CPU: the
+// model, its first screen at 80×24 and the messages bubbletea sends at the
+// start (the figures behind Screen's pooled cells and skipped redraws).
+//
+//	go test -run XXX -bench FirstFrame ./flow/tui/
+func BenchmarkFirstFrame(b *testing.B) {
+	e := newEnv(b)
+	env := []string{"TERM=xterm-256color", "LANG=en_US.UTF-8"}
+	var out writes
+	for b.Loop() {
+		m, cleanup := New(e.svc, Options{Client: flow.Client{Remote: "192.0.2.1:1234", Actor: "user", Lang: "en"}, PublicHost: "a.example.org", PublicPort: 22})
+		s := NewScreen(m, &out, env, 80, 24)
+		s.Init()
+		s.Update(tea.ColorProfileMsg{Profile: colorprofile.Env(env)})
+		s.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+		s.Update(tea.EnvMsg(env))
+		s.Close()
+		cleanup()
+	}
+	b.ReportMetric(float64(out.n)/float64(b.N), "writes/op")
+}
+
+type writes struct{ n int }
+
+func (w *writes) Write(p []byte) (int, error) { w.n++; return len(p), nil }
