@@ -7,11 +7,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"activated/flow"
 	"activated/internal/flowtest"
+	"activated/storage"
 )
 
 var ctx = context.Background()
@@ -795,5 +797,42 @@ func TestFinishAgainstRevokeAndDeadline(t *testing.T) {
 	}
 	if err := svc.Revoke("amartin", flow.Client{Actor: "staff:x"}); !errors.Is(err, flow.ErrAlreadyActivated) {
 		t.Errorf("revoke after activation: %v", err)
+	}
+}
+
+// countingStore counts the transactions that write (each one a commit:
+// two fsyncs on bbolt).
+type countingStore struct {
+	*storage.DB
+	writes atomic.Int32
+}
+
+func (c *countingStore) Update(fn func(flow.Tx) error) error {
+	c.writes.Add(1)
+	return c.DB.Update(fn)
+}
+
+func (c *countingStore) Batch(fn func(flow.Tx) error) error {
+	c.writes.Add(1)
+	return c.DB.Batch(fn)
+}
+
+// The last step is one commit: the password the directory took is
+// recorded with the activation, not in a commit of its own.
+func TestFinishIsOneCommit(t *testing.T) {
+	e := newEnv(t)
+	store := &countingStore{DB: e.db}
+	svc, err := flow.New(e.cfg, store, e.dir, e.clock, nil)
+	must(t, err)
+	e.svc = svc
+	x := openAt(t, e, "amartin", flow.StepPassword)
+	defer x.Close()
+	store.writes.Store(0)
+	must(t, x.Finish(ctx, goodPassword))
+	if n := store.writes.Load(); n != 1 {
+		t.Errorf("Finish wrote %d transactions, want 1", n)
+	}
+	if d := dossier(t, x); d.PasswordSet.IsZero() || d.Activated.IsZero() {
+		t.Errorf("dossier after Finish: %+v", d)
 	}
 }

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -330,6 +331,7 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 	if d.Resetting() {
 		return x.reset(ctx, a, d, pw)
 	}
+	var pwSet time.Time // the password set now, recorded with the activation
 	if d.PasswordSet.IsZero() {
 		if a.Active {
 			return ErrAlreadyActivated
@@ -337,11 +339,9 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 		if err := x.setPassword(ctx, a, pw); err != nil {
 			return err
 		}
-		if err := x.record("password-set", func(_ Tx, d *Dossier) error { d.PasswordSet = s.clock.Now(); return nil }); err != nil {
-			return err
-		}
+		pwSet = s.clock.Now()
 	}
-	return x.complete(ctx, a)
+	return x.complete(ctx, a, pwSet)
 }
 
 // setPassword checks pw against the policy and has the directory set it.
@@ -446,6 +446,9 @@ func (x *Session) record(action string, fn func(Tx, *Dossier) error) error {
 		if err := tx.PutDossier(d); err != nil {
 			return err
 		}
+		if action == "" { // fn made its own
+			return nil
+		}
 		return s.audit(tx, x.who(), action, x.login, "")
 	})
 	if err == nil {
@@ -454,8 +457,19 @@ func (x *Session) record(action string, fn func(Tx, *Dossier) error) error {
 	return err
 }
 
-func (x *Session) complete(ctx context.Context, a Account) error {
+// complete writes the activation to the directory, then records it. pwSet,
+// when set, is when the directory took the password just now: it is
+// recorded in the same transaction (one commit, not two), or alone when the
+// activation fails, so that the password is not asked again.
+func (x *Session) complete(ctx context.Context, a Account, pwSet time.Time) error {
 	s := x.svc
+	setPw := func(tx Tx, d *Dossier) error {
+		if pwSet.IsZero() {
+			return nil
+		}
+		d.PasswordSet = pwSet
+		return s.audit(tx, x.who(), "password-set", x.login, "")
+	}
 	d, err := x.Dossier()
 	if err != nil {
 		return err
@@ -467,9 +481,15 @@ func (x *Session) complete(ctx context.Context, a Account) error {
 		if !errors.Is(err, ErrUnavailable) {
 			err = fmt.Errorf("%w: activate: %w", ErrUnavailable, err)
 		}
+		if !pwSet.IsZero() {
+			err = cmp.Or(x.record("", setPw), err)
+		}
 		return err
 	}
 	return x.record("activated", func(tx Tx, d *Dossier) error {
+		if err := setPw(tx, d); err != nil {
+			return err
+		}
 		d.Activated = now
 		if err := s.endCodes(tx, d.Login, CodeFinished); err != nil {
 			return err
