@@ -341,7 +341,7 @@ func (x *Session) Finish(ctx context.Context, pw string) error {
 		}
 		pwSet = s.clock.Now()
 	}
-	return x.complete(ctx, a, pwSet)
+	return x.complete(ctx, a, d, pwSet)
 }
 
 // setPassword checks pw against the policy and has the directory set it.
@@ -457,11 +457,13 @@ func (x *Session) record(action string, fn func(Tx, *Dossier) error) error {
 	return err
 }
 
-// complete writes the activation to the directory, then records it. pwSet,
+// complete writes the activation of d (as startFinish read it: the
+// finishing mark keeps every other writer off) to the directory, then
+// records it. pwSet,
 // when set, is when the directory took the password just now: it is
 // recorded in the same transaction (one commit, not two), or alone when the
 // activation fails, so that the password is not asked again.
-func (x *Session) complete(ctx context.Context, a Account, pwSet time.Time) error {
+func (x *Session) complete(ctx context.Context, a Account, d Dossier, pwSet time.Time) error {
 	s := x.svc
 	setPw := func(tx Tx, d *Dossier) error {
 		if pwSet.IsZero() {
@@ -469,10 +471,6 @@ func (x *Session) complete(ctx context.Context, a Account, pwSet time.Time) erro
 		}
 		d.PasswordSet = pwSet
 		return s.audit(tx, x.who(), "password-set", x.login, "")
-	}
-	d, err := x.Dossier()
-	if err != nil {
-		return err
 	}
 	now := s.clock.Now()
 	act := Activation{When: now.In(s.cfg.Location), CharterVersion: d.CharterVersion, Public: d.PublicDirectory, Redirect: d.Redirect, KeepCopy: d.KeepCopy}

@@ -52,6 +52,7 @@ type options struct {
 	pasteRate              int
 	pasteFor               time.Duration
 	pprof                  bool
+	profileFor             time.Duration
 	timeout                time.Duration
 }
 
@@ -72,6 +73,7 @@ func main() {
 	flag.IntVar(&o.pasteRate, "paste-rate", 1000, "paste mode: field changes per second")
 	flag.DurationVar(&o.pasteFor, "paste-for", 10*time.Second, "paste mode: how long")
 	flag.BoolVar(&o.pprof, "pprof", false, "build activated with -tags pprof and save CPU and heap profiles in -dir")
+	flag.DurationVar(&o.profileFor, "profile-for", 5*time.Second, "activate mode with -pprof: CPU profile of the walks' first this long (shorter than the walks)")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "bound on the whole run")
 	flag.Parse()
 	var err error
@@ -490,12 +492,17 @@ func activateMode(ctx context.Context, o options, act *activatedRun, bare *serve
 	if err != nil {
 		return nil, err
 	}
-	if o.pprof && act.pprof != "" { // a CPU profile of the first seconds of walks
+	profiled := make(chan struct{})
+	if o.pprof && act.pprof != "" { // a CPU profile of the first -profile-for of walks
 		go func() {
-			path, err := act.profile(o.dir, "profile", 5*time.Second)
+			defer close(profiled)
+			path, err := act.profile(o.dir, "profile", o.profileFor)
 			fmt.Fprintf(os.Stderr, "activation profile: %s %v\n", path, err)
 		}()
+	} else {
+		close(profiled)
 	}
+	defer func() { <-profiled }() // the server stays up until the profile is saved
 	mails := func() int { f, _ := filepath.Glob(filepath.Join(act.maildir, "new", "*")); return len(f) }
 	var per []time.Duration
 	s0, err := act.sample()

@@ -3,6 +3,7 @@ package plain
 import (
 	"regexp"
 	"strings"
+	"sync"
 
 	"activated/internal/sanitize"
 )
@@ -21,8 +22,30 @@ var (
 	mdCode     = regexp.MustCompile("`+([^`]*)`+")
 )
 
-// mdText renders Markdown as lines of clean, sanitized text.
+// mdText renders Markdown as lines of clean, sanitized text. The charter
+// is the one document shown, to every user: its lines are kept (a few
+// versions at most) rather than rendered again each time, a tenth of a
+// plain walk's CPU. Callers do not change what it returns.
 func mdText(md []byte) []string {
+	mdMu.Lock()
+	defer mdMu.Unlock()
+	if out, ok := mdDone[string(md)]; ok {
+		return out
+	}
+	if len(mdDone) >= 8 { // charters changed at run time: keep the latest
+		clear(mdDone)
+	}
+	out := renderMD(md)
+	mdDone[string(md)] = out
+	return out
+}
+
+var (
+	mdMu   sync.Mutex
+	mdDone = map[string][]string{}
+)
+
+func renderMD(md []byte) []string {
 	s := strings.TrimRight(strings.ReplaceAll(string(md), "\r\n", "\n"), "\n \t")
 	var out []string
 	for l := range strings.SplitSeq(s, "\n") {

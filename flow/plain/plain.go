@@ -177,8 +177,8 @@ func (r *run) op(err error) error {
 // with !back showing an earlier step pre-filled.
 func (r *run) steps() error {
 	var want flow.Step // an earlier step the user went back to
+	d, err := r.x.Dossier()
 	for {
-		d, err := r.x.Dossier()
 		if err != nil {
 			return fmt.Errorf("read dossier: %w", err)
 		}
@@ -212,9 +212,9 @@ func (r *run) steps() error {
 		case err != nil:
 			return err
 		default:
-			if d, err = r.x.Dossier(); err != nil {
-				return fmt.Errorf("read dossier: %w", err)
-			}
+			want = 0 // set below, from the dossier as the step left it
+		}
+		if d, err = r.x.Dossier(); err == nil && want == 0 {
 			want = d.After(step)
 		}
 	}
