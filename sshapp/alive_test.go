@@ -128,11 +128,13 @@ func dialCounting(t *testing.T, f *sshFixture, user string) (*gossh.Client, *ato
 	return c, &pings
 }
 
-// idleWizard opens a TUI wizard session on a server with quick keepalives
-// and the given idle timeout; ended receives once the session is over.
-func idleWizard(t *testing.T, idle time.Duration) (f *sshFixture, in func(string), out func() string, pings *atomic.Int32, ended <-chan error) {
+// idleWizard opens a TUI wizard session on a server with the given idle
+// timeout and keepalive period; ended receives once the session is over.
+// A keepalive without reply for two periods closes the connection: on a
+// loaded machine (-race, a build beside) 50 ms ones were lost that way.
+func idleWizard(t *testing.T, idle, keepAlive time.Duration) (f *sshFixture, in func(string), out func() string, pings *atomic.Int32, ended <-chan error) {
 	t.Helper()
-	f = startServer(t, func(c *sshapp.Config) { c.KeepAlive, c.IdleTimeout = 50*time.Millisecond, idle })
+	f = startServer(t, func(c *sshapp.Config) { c.KeepAlive, c.IdleTimeout = keepAlive, idle })
 	c, pings := dialCounting(t, f, "activate")
 	s, w, buf := openSession(t, c, "xterm-256color", map[string]string{"LANG": "en_US.UTF-8"})
 	title := i18n.StepTitle("en", flow.StepLogin)
@@ -151,7 +153,7 @@ func idleWizard(t *testing.T, idle time.Duration) (f *sshFixture, in func(string
 var idleSaid, _, _ = strings.Cut(i18n.T("en", "ssh.idle", ""), ";")
 
 func TestIdleSessionClosedDespiteKeepalives(t *testing.T) {
-	f, _, out, pings, ended := idleWizard(t, 300*time.Millisecond)
+	f, _, out, pings, ended := idleWizard(t, 300*time.Millisecond, 100*time.Millisecond)
 	select {
 	case <-ended:
 	case <-time.After(waitLimit):
@@ -170,7 +172,7 @@ func TestTypingSessionStaysOpen(t *testing.T) {
 	// Generous: a loaded machine (-race, other tests) may pause the
 	// server for a few hundred milliseconds between two keys.
 	const idle = 1500 * time.Millisecond
-	_, in, out, pings, ended := idleWizard(t, idle)
+	_, in, out, pings, ended := idleWizard(t, idle, idle/5)
 	for until := time.Now().Add(4 * idle); time.Now().Before(until) || pings.Load() < 10; {
 		select {
 		case err := <-ended:
