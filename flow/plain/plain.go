@@ -184,7 +184,15 @@ func (r *run) steps() error {
 		}
 		step := d.Show(want)
 		v := r.svc.View(d, step)
-		r.show = func() { r.header(step); r.intro(v) }
+		r.show = func() {
+			r.header(step)
+			r.intro(v)
+			if step == flow.StepCharter { // "below": shown again with the step
+				r.line("")
+				r.text(v.Charter)
+				r.line("")
+			}
+		}
 		r.show()
 		switch step {
 		case flow.StepCharter:
@@ -303,9 +311,6 @@ func (r *run) codeStep() error {
 }
 
 func (r *run) charter(v flow.StepView) error {
-	r.line("")
-	r.text(v.Charter)
-	r.line("")
 	var def *bool
 	if v.Accepted {
 		def = ptr(true)

@@ -819,9 +819,14 @@ func TestCharterTextAndLanguageReprint(t *testing.T) {
 	tm.answerFn("Code reçu par mail> ", func() string { return e.code("carol", flow.MailRecovery) + "\n" })
 	tm.expect("répondez o pour l'accepter")
 	tm.answer("J'ai lu et j'accepte la charte informatique (o/n)> ", "!en\n")
-	tm.expect("Step 3 of 7 — IT charter\nRead the institution's IT charter below, then answer y to accept it.\n")
+	tm.expect("Step 3 of 7 — IT charter\nRead the institution's IT charter below, then answer y to accept it.\n\nCharte informatique\n")
 	tm.answer("I have read and accept the IT charter (y/n)> ", "\x04")
 	out := tm.end()
+	// The charter is below the intro each time the step is shown, not
+	// only the first time ("below" would point at nothing).
+	if n := strings.Count(out, "\nCharte informatique\n"); n != 2 {
+		t.Errorf("the charter was printed %d times, want 2 (the step, then the step again in English):\n%s", n, out)
+	}
 	for _, bad := range []string{"# Charte", "cochez", "tick the box"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("output has %q:\n%s", bad, out)
