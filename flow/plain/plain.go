@@ -150,6 +150,7 @@ func (r *run) end(err error) error {
 // open opens the dossier of code (for the login typed at step 1, if any);
 // the session settles the language.
 func (r *run) open(code string) error {
+	r.flush() // the directory may take a while: what is said so far goes first
 	x, err := r.svc.OpenFor(r.ctx, r.login, code, r.client)
 	if err != nil {
 		return err

@@ -925,6 +925,9 @@ func TestOutputWrittenOncePerPrompt(t *testing.T) {
 			t.Errorf("the charter step came in pieces: write %d is %q", i, w)
 		}
 	}
+	if !strings.HasPrefix(out.w[0], "Activate your IT account") || strings.Contains(out.w[0], "Step 3") {
+		t.Errorf("the title was not written before the code was looked up: %q", out.w[0])
+	}
 	i := slices.IndexFunc(out.w, func(w string) bool { return strings.Contains(w, "Activating your account…") })
 	if i < 0 || !strings.HasSuffix(out.w[i], "Activating your account…\n") {
 		t.Errorf("\"Activating your account…\" was not written before the directory was asked: %q", out.w)
