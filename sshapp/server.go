@@ -26,6 +26,7 @@ import (
 
 	"activated/flow"
 	"activated/flow/i18n"
+	"activated/flow/plain"
 )
 
 // Defaults for the zero fields of Config.
@@ -126,6 +127,7 @@ type Server struct {
 	keys  *staffKeys
 	door  *door
 	slots sessionSlots
+	texts plain.Texts // the charter as plain text, for every plain session
 	srv   *ssh.Server
 	open  openConns
 

@@ -32,7 +32,7 @@ func (s *Server) plainMiddleware(next ssh.Handler) ssh.Handler {
 		err := plain.Run(ctx, s.svc, sess, plain.Options{
 			Code: parseUser(sess.User()).code, Client: s.client(sess),
 			PublicHost: s.cfg.PublicHost, PublicPort: s.cfg.PublicPort, Services: s.cfg.Services,
-			PTY: winch != nil, ASCII: !utf8Charset(sess.Environ()),
+			PTY: winch != nil, ASCII: !utf8Charset(sess.Environ()), Texts: &s.texts,
 		})
 		if s.stopped(sess) {
 			return

@@ -22,30 +22,36 @@ var (
 	mdCode     = regexp.MustCompile("`+([^`]*)`+")
 )
 
-// mdText renders Markdown as lines of clean, sanitized text. The charter
-// is the one document shown, to every user: its lines are kept (a few
-// versions at most) rather than rendered again each time, a tenth of a
-// plain walk's CPU. Callers do not change what it returns.
-func mdText(md []byte) []string {
-	mdMu.Lock()
-	defer mdMu.Unlock()
-	if out, ok := mdDone[string(md)]; ok {
+// Texts keeps the Markdown documents rendered as text: the charter is
+// the one document shown, to every user, and rendering it again at each
+// showing was a tenth of a plain walk's CPU. One Texts serves a server's
+// sessions (Options.Texts); it keeps a few documents at most.
+type Texts struct {
+	mu   sync.Mutex
+	done map[string][]string
+}
+
+// text renders md (see mdText), kept when t is not nil. Callers do not
+// change what it returns.
+func (t *Texts) text(md []byte) []string {
+	if t == nil {
+		return mdText(md)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if out, ok := t.done[string(md)]; ok {
 		return out
 	}
-	if len(mdDone) >= 8 { // charters changed at run time: keep the latest
-		clear(mdDone)
+	if t.done == nil || len(t.done) >= 8 {
+		t.done = map[string][]string{}
 	}
-	out := renderMD(md)
-	mdDone[string(md)] = out
+	out := mdText(md)
+	t.done[string(md)] = out
 	return out
 }
 
-var (
-	mdMu   sync.Mutex
-	mdDone = map[string][]string{}
-)
-
-func renderMD(md []byte) []string {
+// mdText renders Markdown as lines of clean, sanitized text.
+func mdText(md []byte) []string {
 	s := strings.TrimRight(strings.ReplaceAll(string(md), "\r\n", "\n"), "\n \t")
 	var out []string
 	for l := range strings.SplitSeq(s, "\n") {

@@ -17,3 +17,17 @@ func TestMarkdownAsText(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A server's Texts renders the charter once for all its sessions; without
+// one, each showing renders it.
+func TestTextsKeepsTheCharter(t *testing.T) {
+	md := []byte("# Charte\n\n- **un** point\n")
+	var tx Texts
+	a, b := tx.text(md), tx.text(md)
+	if strings.Join(a, "\n") != "Charte\n\n- un point" || &a[0] != &b[0] {
+		t.Errorf("kept text %q, then %q (same: %v)", a, b, &a[0] == &b[0])
+	}
+	if n := (*Texts)(nil).text(md); strings.Join(n, "\n") != strings.Join(a, "\n") || &n[0] == &a[0] {
+		t.Errorf("without Texts: %q", n)
+	}
+}

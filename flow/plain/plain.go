@@ -41,6 +41,9 @@ type Options struct {
 	PTY bool
 	// ASCII writes only ASCII: the client's charset is not UTF-8.
 	ASCII bool
+	// Texts keeps the charter's text between sessions; nil renders it at
+	// each showing.
+	Texts *Texts
 }
 
 var (
@@ -623,7 +626,7 @@ func (r *run) header(s flow.Step) {
 
 // text prints a Markdown document as clean text, line by line.
 func (r *run) text(md []byte) {
-	for _, l := range mdText(md) {
+	for _, l := range r.opts.Texts.text(md) {
 		r.line(l)
 	}
 }
