@@ -100,6 +100,7 @@ var en = map[string]string{
 	"plain.empty":      "Nothing typed.",
 	"plain.resend":     "(type !resend to get a new code)",
 	"plain.back":       "Type !back to go back to the previous step.",
+	"plain.noback":     "There is no earlier step to go back to here.",
 	"plain.toolong":    "Line too long (more than %d bytes): it was ignored.",
 	"plain.pwvisible":  "Warning: your connection has no interactive terminal, so the password you type cannot be hidden. To hide it, reconnect with ssh -t.",
 	"plain.enter":      "Enter to try again",

@@ -66,6 +66,7 @@ type run struct {
 	login    string
 	pwWarned bool
 	show     func() // prints the current step again (after !fr / !en)
+	noBack   bool   // the current step has no earlier one to go back to
 }
 
 // Run drives the whole procedure on rw until it is done, the user quits,
@@ -188,6 +189,7 @@ func (r *run) steps() error {
 		}
 		step := d.Show(want)
 		v := r.svc.View(d, step)
+		r.noBack = v.Back == 0
 		r.show = func() {
 			r.header(step)
 			r.intro(v)
@@ -216,9 +218,6 @@ func (r *run) steps() error {
 			return fmt.Errorf("dossier %s at step %s: %w", r.login, step, flow.ErrOrder)
 		}
 		switch {
-		case errors.Is(err, errBack) && v.Back == 0:
-			r.line(r.t("err.order"))
-			want = step
 		case errors.Is(err, errBack):
 			want = v.Back
 		case err != nil:
@@ -242,6 +241,7 @@ func (r *run) intro(v flow.StepView) {
 }
 
 func (r *run) loginStep() error {
+	r.noBack = true
 	r.show = func() { r.header(flow.StepLogin); r.intro(r.svc.View(flow.Dossier{}, flow.StepLogin)) }
 	r.show()
 	for {
@@ -272,6 +272,7 @@ func (r *run) loginStep() error {
 // offers !resend.
 func (r *run) codeStep() error {
 	v := r.svc.View(flow.Dossier{Login: r.login}, flow.StepRecoveryCode)
+	r.noBack = false // back to the login prompt
 	r.show = func() {
 		r.header(flow.StepRecoveryCode)
 		r.intro(v)
@@ -442,7 +443,7 @@ func (r *run) verify() error {
 
 func (r *run) password(v flow.StepView) error {
 	if v.Saved {
-		return r.complete()
+		return r.complete(false)
 	}
 	for _, rule := range v.Rules {
 		r.line("- " + i18n.RuleText(r.lang, rule.Rule, r.cfg.Password))
@@ -486,23 +487,28 @@ func (r *run) password(v flow.StepView) error {
 			return err
 		}
 		if d, err := r.x.Dossier(); err == nil && d.PasswordSaved() {
-			return r.complete() // accepted, the rest failed: do not ask again
+			return r.complete(true) // accepted, the rest failed (and was told): do not ask again
 		}
 	}
 }
 
 // complete finishes a dossier whose password the directory already took.
-func (r *run) complete() error {
+// failed says an attempt just failed and the user was told: the next one
+// waits for Enter rather than failing the same way at once.
+func (r *run) complete(failed bool) error {
 	for {
+		if failed {
+			r.line(r.t("pw.retry"))
+			if _, err := r.ask(r.label("plain.enter"), false); err != nil {
+				return err
+			}
+		}
 		r.line(r.t("pw.finishing"))
 		r.flush()
 		if err := r.op(r.x.Finish(r.ctx, "")); err != errRetry {
 			return err
 		}
-		r.line(r.t("pw.retry"))
-		if _, err := r.ask(r.label("plain.enter"), false); err != nil {
-			return err
-		}
+		failed = true
 	}
 }
 
@@ -554,9 +560,15 @@ func (r *run) ask(prompt func() string, secret bool) (string, error) {
 			continue
 		case "?", "!aide", "!help":
 			r.line(r.t("plain.help"))
-			r.line(r.t("plain.back"))
+			if !r.noBack {
+				r.line(r.t("plain.back"))
+			}
 			continue
 		case "!retour", "!back":
+			if r.noBack { // said here, the same question asked again
+				r.line(r.t("plain.noback"))
+				continue
+			}
 			return "", errBack
 		}
 		return s, nil

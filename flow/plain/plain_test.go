@@ -570,10 +570,18 @@ func TestCodeFromUserNameWrongOrExpired(t *testing.T) {
 	tm.expect("If this login belongs to an account, a code has just been sent")
 	tm.answerFn("Code from the mail> ", func() string { return e.code("carol", flow.MailRecovery) + "\n" })
 	tm.expect("Step 3 of 7 — IT charter")
+	tm.answer("I have read and accept the IT charter (y/n)> ", "?\n")
 	tm.answer("I have read and accept the IT charter (y/n)> ", "!back\n")
-	tm.expect("This step is not available yet.")
+	tm.expect("There is no earlier step to go back to here.\n")
 	tm.answer("I have read and accept the IT charter (y/n)> ", "\x04")
-	tm.end()
+	out := tm.end()
+	// No way back from the first step after the code: the help does not
+	// offer one, and !back is answered where it was typed, the step not
+	// printed again.
+	charter := out[strings.LastIndex(out, "Step 3 of 7"):]
+	if strings.Contains(charter, "Type !back") || strings.Count(out, "Step 3 of 7") != 1 {
+		t.Errorf("the charter step offered !back or was printed again:\n%s", charter)
+	}
 }
 
 func TestLanguageSwitch(t *testing.T) {
@@ -739,12 +747,17 @@ func TestPasswordRefusedThenOutage(t *testing.T) {
 	const pw = "seven Orange lanterns float 19"
 	tm.answer("New password> ", pw+"\r")
 	tm.answer("Confirm the password> ", pw+"\r")
-	tm.expect("The service is unavailable for a moment; nothing is lost.")
+	// Each failure is told once, then the next try waits for Enter (it
+	// used to try again at once and tell the same failure twice).
+	tm.expect("The service is unavailable for a moment; nothing is lost. Try again in a few minutes.\r\nYour password is saved; the activation still has to be completed.")
+	tm.answer("Enter to try again> ", "\r")
 	tm.expect("Activating your account…")
-	tm.expect("The service is unavailable for a moment; nothing is lost.")
-	tm.expect("Your password is saved; the activation still has to be completed.")
+	tm.expect("The service is unavailable for a moment; nothing is lost. Try again in a few minutes.\r\nYour password is saved; the activation still has to be completed.")
 	tm.answer("Enter to try again> ", "\x04")
 	out := tm.end()
+	if n := strings.Count(out, "The service is unavailable"); n != 2 {
+		t.Errorf("two failed activations told %d times:\n%s", n, out)
+	}
 	if strings.Contains(out, "refuse this") || strings.Contains(out, pw) {
 		t.Fatal("password echoed")
 	}
