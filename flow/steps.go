@@ -137,8 +137,20 @@ type StepView struct {
 	Rules []RuleResult
 	Saved bool
 
-	// StepDone: what the account now is.
+	// StepDone: what the account now is (StepMailbox: Mail, the
+	// institutional address).
 	Login, Name, Mail string
+}
+
+// CheckRedirect is ChooseMailbox's check of a redirect address, for a
+// front end to refuse it as soon as it is typed: a valid address, not one
+// that would send the mail back to the institution's own domain.
+func (v StepView) CheckRedirect(addr string) (string, error) {
+	a, err := CheckMail(addr)
+	if err == nil && loops(Dossier{Mail: v.Mail}, a) {
+		err = ErrRedirectLoop
+	}
+	return a, err
 }
 
 // View is what step shows for dossier d; front ends pass d.Show(want).
@@ -176,7 +188,7 @@ func (s *Service) View(d Dossier, step Step) StepView {
 		if v.Address == "" && len(d.RecoveryMails) > 0 {
 			v.Address = d.RecoveryMails[0]
 		}
-		v.KeepOffered = d.Mail != ""
+		v.KeepOffered, v.Mail = d.Mail != "", d.Mail
 		v.KeepCopy = v.KeepOffered && (!d.MailboxChosen || d.Redirect == "" || d.KeepCopy)
 	case StepVerifyRedirect:
 		v.Intro = append(v.Intro, Sentence{Key: "verify.sent", Arg: d.Redirect})

@@ -363,7 +363,7 @@ func (r *run) mailbox(v flow.StepView) error {
 			return err
 		}
 		if yes {
-			if redirect, err = r.address(v.Address); err != nil {
+			if redirect, err = r.address(v); err != nil {
 				return err
 			}
 			if v.NeedsVerification(redirect) {
@@ -386,8 +386,11 @@ func (r *run) mailbox(v flow.StepView) error {
 	}
 }
 
-// address asks for the redirect address; an empty line takes def.
-func (r *run) address(def string) (string, error) {
+// address asks for the redirect address; an empty line takes the one
+// pre-filled. An address ChooseMailbox would refuse is refused here, before
+// anything is said about it.
+func (r *run) address(v flow.StepView) (string, error) {
+	def := v.Address
 	prompt := func() string {
 		p := r.t("mailbox.address")
 		if def != "" {
@@ -407,8 +410,8 @@ func (r *run) address(def string) (string, error) {
 			}
 			s = def
 		}
-		if _, ok := flow.ValidMail(s); !ok {
-			r.fail(flow.ErrInvalidAddress)
+		if _, err := v.CheckRedirect(s); err != nil {
+			r.fail(err)
 			continue
 		}
 		return s, nil

@@ -946,3 +946,26 @@ func TestOutputWrittenOncePerPrompt(t *testing.T) {
 		t.Errorf("\"Activating your account…\" was not written before the directory was asked: %q", out.w)
 	}
 }
+
+// An address at the institution's own domain is refused as soon as it is
+// typed, as a malformed one is: not after "will be verified" and the
+// keep-a-copy question.
+func TestRedirectToOwnDomainRefusedAtOnce(t *testing.T) {
+	e := newEnv(t)
+	tm := e.start(e.opts("en", false))
+	tm.answer("Login> ", "alice\n")
+	tm.answerFn("Code from the mail> ", func() string { return e.code("alice", flow.MailRecovery) + "\n" })
+	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
+	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
+	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
+	tm.answer("Redirect address [alice.perso@example.net]> ", "a.martin@Univ.Example.org\n")
+	tm.expect("This address is at the institution: mail would loop back.")
+	tm.answer("Redirect address [alice.perso@example.net]> ", "\x04")
+	out := tm.end()
+	if strings.Contains(out, "will be verified") || strings.Contains(out, "Keep a copy") {
+		t.Errorf("the address was taken further before it was refused:\n%s", out)
+	}
+	if d := e.dossier("alice"); d.MailboxChosen {
+		t.Errorf("dossier changed: %+v", d)
+	}
+}
