@@ -119,11 +119,12 @@ func CheckMail(s string) (string, error) {
 		return "", ErrInvalidAddress
 	}
 	for _, r := range s {
-		if r <= ' ' || sanitize.Drop(r) || unicode.IsSpace(r) || !unicode.IsGraphic(r) {
+		if r < ' ' || r != ' ' && (sanitize.Drop(r) || unicode.IsSpace(r) || !unicode.IsGraphic(r)) {
 			return "", ErrAddressCharacters
 		}
 	}
-	if !validMail(s) {
+	// A space typed between words is seen: the address is just not one.
+	if strings.ContainsRune(s, ' ') || !validMail(s) {
 		return "", ErrInvalidAddress
 	}
 	return s, nil

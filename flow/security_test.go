@@ -324,8 +324,10 @@ func TestRedirectWithHiddenCharactersRefused(t *testing.T) {
 			t.Errorf("ChooseMailbox(%q) = %v, want ErrAddressCharacters", addr, err)
 		}
 	}
-	if err := x.ChooseMailbox("alex@", true); errors.Is(err, flow.ErrAddressCharacters) || !errors.Is(err, flow.ErrInvalidAddress) {
-		t.Errorf("a plainly malformed address: %v", err)
+	for _, addr := range []string{"alex@", "not an address", "alex @example.net"} {
+		if err := x.ChooseMailbox(addr, true); errors.Is(err, flow.ErrAddressCharacters) || !errors.Is(err, flow.ErrInvalidAddress) {
+			t.Errorf("a plainly malformed address %q: %v", addr, err)
+		}
 	}
 	if after := dossier(t, x); after.MailboxChosen || after.Redirect != before.Redirect || len(e.mails()) != 1 {
 		t.Errorf("a refused address changed the dossier (%+v) or mailed (%d mails)", after, len(e.mails()))

@@ -441,7 +441,7 @@ func plainDefault(out string, step flow.Step) string {
 			return "no"
 		}
 	case flow.StepMailbox:
-		if strings.HasSuffix(prompt, "[y]> ") {
+		if strings.HasSuffix(prompt, "[y]> ") || strings.HasPrefix(prompt, i18n.T("en", "mailbox.address")) {
 			return "redirect" // the address and keep-copy defaults show at the next prompts
 		}
 		return "no-redirect"
