@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"regexp"
 	"strings"
 
 	"charm.land/bubbles/v2/textinput"
@@ -82,6 +83,10 @@ var frenchSpaces = strings.NewReplacer(" :", "\u00a0:", " ;", "\u00a0;", " ?", "
 
 // keep joins the words of s with no-break spaces: wrap keeps it on one line.
 func keep(s string) string { return strings.ReplaceAll(s, " ", "\u00a0") }
+
+// command finds an ssh command in a sentence (see i18n.Command), for the
+// last sentence to keep it whole as the screens do.
+var command = regexp.MustCompile(`ssh (-p [0-9]+ )?[^ ]+@[^ ]+`)
 
 // builder collects the lines of a screen body, with what must stay
 // visible when the window is too short and where the cursor goes.
@@ -311,7 +316,7 @@ func (m *model) View() tea.View {
 		}
 		var lines []string
 		for _, l := range strings.Split(m.final, "\n") {
-			lines = append(lines, wrap(m.glyphs(l), w)...)
+			lines = append(lines, wrap(command.ReplaceAllStringFunc(m.glyphs(l), keep), w)...)
 		}
 		return tea.NewView(strings.Join(lines, "\n") + "\n")
 	}

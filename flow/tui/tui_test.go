@@ -705,3 +705,18 @@ func TestCharterSanitized(t *testing.T) {
 		}
 	}
 }
+
+// The sentence left when the user quits gives the command to come back
+// whole on one line, as the screens do: cut in two, it is copied wrong.
+func TestQuitKeepsCommandWhole(t *testing.T) {
+	e := newEnv(t)
+	h := e.start(t, Options{Client: flow.Client{Lang: "fr"}, PublicHost: "127.0.0.1", PublicPort: 2322}, 80, 24)
+	h.waitStep(flow.StepLogin)
+	h.send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
+	s := h.wait("the final sentence", func(s snapshot) bool { return s.quitting })
+	cmd := i18n.Command("activate", "127.0.0.1", 2322)
+	if !strings.Contains(s.text, cmd) {
+		t.Errorf("the command %q is not whole on a line:\n%s", cmd, s.text)
+	}
+	checkFits(t, s)
+}
