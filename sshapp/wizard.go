@@ -72,7 +72,16 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			cleanup = done
 			// The wizard draws itself as soon as it changes, and an idle
 			// session costs no frame ticks (see tui.Screen).
-			pty, _, _ := sess.Pty()
+			pty, winch, _ := sess.Pty()
+			// charm.land/ssh queues the PTY's own window on the window
+			// changes, which wish would pass on as a window size once the
+			// program runs: bubbletea reports that size already, and the
+			// Screen would take a second report for a change and draw the
+			// first screen again. A real change is queued after it.
+			select {
+			case <-winch:
+			default:
+			}
 			screen = tui.NewScreen(m, sess, append(sess.Environ(), "TERM="+pty.Term), pty.Window.Width, pty.Window.Height)
 			// No signal handler: the server's SIGTERM is the server's, not
 			// every session's (and it costs a goroutine per session).
