@@ -3,7 +3,7 @@ package sshapp
 import (
 	"context"
 	"errors"
-	"strings"
+	"io"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
@@ -29,7 +29,11 @@ func (s *Server) plainMiddleware(next ssh.Handler) ssh.Handler {
 		drainWindows(winch) // plain mode has no use for the window size
 		ctx, cancel := s.untilStopping(sess.Context())
 		defer cancel()
-		err := plain.Run(ctx, s.svc, sess, plain.Options{
+		rw := struct {
+			io.Reader
+			io.Writer
+		}{typedInput(sess, sess.Environ()), sess}
+		err := plain.Run(ctx, s.svc, rw, plain.Options{
 			Code: parseUser(sess.User()).code, Client: s.client(sess),
 			PublicHost: s.cfg.PublicHost, PublicPort: s.cfg.PublicPort, Services: s.cfg.Services,
 			PTY: winch != nil, ASCII: !utf8Charset(sess.Environ()), Texts: &s.texts,
@@ -86,7 +90,7 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			// No signal handler: the server's SIGTERM is the server's, not
 			// every session's (and it costs a goroutine per session).
 			// The input last: a paste is cut to maxPaste (see pasteCap).
-			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler(), tea.WithInput(newPasteCap(sess)))...)
+			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler(), tea.WithInput(newPasteCap(typedInput(sess, sess.Environ()))))...)
 			p := tea.NewProgram(screen, append(opts, tea.WithContext(sess.Context()))...)
 			// Idle: the wizard restores the terminal, then leaves the sentence.
 			recordOf(sess.Context()).setQuit(func(msg string) { p.Send(tui.Quit(msg)) })
@@ -154,27 +158,4 @@ func (s *Server) dashboard(sess ssh.Session, who Staff) {
 		return tea.NewProgram(m, append(bm.MakeOptions(sess), tea.WithContext(sess.Context()))...)
 	}
 	bm.MiddlewareWithProgramHandler(program)(func(ssh.Session) {})(sess)
-}
-
-// utf8Charset tells whether the client's locale (LC_ALL, LC_CTYPE, LANG,
-// the first one set) allows UTF-8: it names the UTF-8 charset, or none
-// (most clients that send no charset draw UTF-8).
-func utf8Charset(environ []string) bool {
-	env := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
-	for _, k := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
-		v := env[k]
-		if v == "" {
-			continue
-		}
-		_, cs, ok := strings.Cut(v, ".")
-		cs, _, _ = strings.Cut(cs, "@")
-		cs = strings.ToLower(cs)
-		return !ok || cs == "utf-8" || cs == "utf8"
-	}
-	return true
 }

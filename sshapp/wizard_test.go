@@ -13,6 +13,7 @@ func TestUTF8Charset(t *testing.T) {
 		{[]string{"LANG=fr_FR"}, true}, // no charset named
 		{[]string{"LANG=fr_FR.ISO-8859-1"}, false},
 		{[]string{"LANG=fr_FR.ISO-8859-15@euro"}, false},
+		{[]string{"LANG=fr_FR@euro"}, false}, // ISO-8859-15
 		{[]string{"LANG=fr_FR.UTF-8", "LC_ALL=fr_FR.ISO-8859-1"}, false},
 		{[]string{"LANG=fr_FR.ISO-8859-1", "LC_CTYPE=fr_FR.UTF-8"}, true},
 	} {

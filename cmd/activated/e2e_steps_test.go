@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"golang.org/x/text/encoding/charmap"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,6 +28,7 @@ func stepsAccounts() []slapd.Account {
 		{Login: "hmoreau", GivenName: "Hélène", Surname: "Moreau", RecoveryMail: "helene@perso.example.net", Affiliation: "staff"},
 		{Login: "rrevoke", GivenName: "Remi", Surname: "Revoke", RecoveryMail: "remi@perso.example.net", Affiliation: "student"},
 		{Login: "mlimit", GivenName: "Max", Surname: "Limit", RecoveryMail: "max@perso.example.net", Affiliation: "student"},
+		{Login: "llatin", GivenName: "Luc", Surname: "Latin", RecoveryMail: "luc@perso.example.net", Affiliation: "student"},
 	}
 }
 
@@ -271,6 +273,27 @@ func TestE2EStepsDefects(t *testing.T) {
 			if out[i] >= 0x80 || !strings.Contains(out, "Etape 1 sur 7 - Identifiant") {
 				t.Fatalf("plain mode, byte %#x at %d:\n%s", out[i], i, out)
 			}
+		}
+		// What is typed there comes in ISO-8859-1: a password with
+		// accents is the one set, in UTF-8 (it lost its "é"s before).
+		const pw = "Crème brûlée à sept heures précises"
+		latin, err := charmap.ISO8859_1.NewEncoder().String(pw)
+		must(t, err)
+		n := len(h.mailsTo("luc@perso.example.net"))
+		p.answer("llatin")
+		p.waitPrompt("Code recu par mail")
+		p.answer(h.code("luc@perso.example.net", n))
+		for _, q := range []string{"charte informatique", "annuaire public", "Rediriger mes mails"} {
+			p.waitPrompt(q)
+			p.answer(map[bool]string{true: "o", false: "n"}[q == "charte informatique"])
+		}
+		p.waitPrompt("Nouveau mot de passe")
+		p.answer(latin)
+		p.waitPrompt("Confirmez le mot de passe")
+		p.answer(latin)
+		p.waitOut("Votre compte est active.")
+		if err := h.bindAs("llatin", pw); err != nil {
+			t.Fatalf("bind with the password typed in ISO-8859-1, as UTF-8: %v", err)
 		}
 	})
 
