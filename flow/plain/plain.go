@@ -190,13 +190,20 @@ func (r *run) steps() error {
 		step := d.Show(want)
 		v := r.svc.View(d, step)
 		r.noBack = v.Back == 0
-		r.show = func() {
+		r.show = func() { // all of the step, again after !fr / !en
 			r.header(step)
 			r.intro(v)
-			if step == flow.StepCharter { // "below": shown again with the step
+			switch {
+			case step == flow.StepCharter: // "below": shown again with the step
 				r.line("")
 				r.text(v.Charter)
 				r.line("")
+			case step == flow.StepVerifyRedirect:
+				r.line(r.t("plain.resend"))
+			case step == flow.StepPassword && !v.Saved:
+				for _, rule := range v.Rules {
+					r.line("- " + i18n.RuleText(r.lang, rule.Rule, r.cfg.Password))
+				}
 			}
 		}
 		r.show()
@@ -419,7 +426,6 @@ func (r *run) address(v flow.StepView) (string, error) {
 }
 
 func (r *run) verify() error {
-	r.line(r.t("plain.resend"))
 	for {
 		s, err := r.ask(r.label("verify.prompt"), false)
 		if err != nil {
@@ -447,9 +453,6 @@ func (r *run) verify() error {
 func (r *run) password(v flow.StepView) error {
 	if v.Saved {
 		return r.complete(false)
-	}
-	for _, rule := range v.Rules {
-		r.line("- " + i18n.RuleText(r.lang, rule.Rule, r.cfg.Password))
 	}
 	if !r.opts.PTY && !r.pwWarned {
 		r.line(r.t("plain.pwvisible"))

@@ -969,3 +969,29 @@ func TestRedirectToOwnDomainRefusedAtOnce(t *testing.T) {
 		t.Errorf("dossier changed: %+v", d)
 	}
 }
+
+// !fr / !en prints the whole step again in the other language: at step 6
+// the !resend hint, at step 7 the password's rules (a screen reader user
+// who switched would otherwise not hear them at all).
+func TestLanguageSwitchReprintsStepLines(t *testing.T) {
+	e := newEnv(t)
+	tm := e.start(e.opts("en", false))
+	tm.answer("Login> ", "alice\n")
+	tm.answerFn("Code from the mail> ", func() string { return e.code("alice", flow.MailRecovery) + "\n" })
+	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
+	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
+	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
+	tm.answer("Redirect address [alice.perso@example.net]> ", "alice@elsewhere.example\n")
+	tm.answer("Keep a copy in my university mailbox (strongly advised) (y/n) [y]> ", "\n")
+	tm.answer("Code sent to the redirect address> ", "!fr\n")
+	tm.expect("Étape 6 sur 7 — Vérification de la redirection\nUn code a été envoyé à alice@elsewhere.example. Saisissez-le ci-dessous.\n(tapez !renvoyer pour recevoir un nouveau code)\n")
+	tm.answerFn("Code reçu à l'adresse de redirection> ", func() string { return e.code("alice", flow.MailRedirect) + "\n" })
+	tm.expect("Étape 7 sur 7 — Mot de passe")
+	tm.answer("Nouveau mot de passe> ", "!en\n")
+	tm.expect("Step 7 of 7 — Password\nChoose your password. A phrase of several words is easier to remember and safer.\n- At least ")
+	tm.answer("New password> ", "\x04")
+	out := tm.end()
+	if n := strings.Count(out, "Attention : votre connexion n'a pas de terminal interactif"); n != 1 {
+		t.Errorf("the visible-password warning was given %d times, want once:\n%s", n, out)
+	}
+}
