@@ -52,21 +52,20 @@ var (
 )
 
 type run struct {
-	ctx      context.Context
-	svc      *flow.Service
-	cfg      flow.Config
-	opts     Options
-	in       *input
-	w        *bufio.Writer // flushed when the user is waited for
-	werr     error
-	eol      string
-	lang     string
-	client   flow.Client
-	x        *flow.Session
-	login    string
-	pwWarned bool
-	show     func() // prints the current step again (after !fr / !en)
-	noBack   bool   // the current step has no earlier one to go back to
+	ctx    context.Context
+	svc    *flow.Service
+	cfg    flow.Config
+	opts   Options
+	in     *input
+	w      *bufio.Writer // flushed when the user is waited for
+	werr   error
+	eol    string
+	lang   string
+	client flow.Client
+	x      *flow.Session
+	login  string
+	show   func() // prints the current step again (after !fr / !en)
+	noBack bool   // the current step has no earlier one to go back to
 }
 
 // Run drives the whole procedure on rw until it is done, the user quits,
@@ -203,6 +202,9 @@ func (r *run) steps() error {
 			case step == flow.StepPassword && !v.Saved:
 				for _, rule := range v.Rules {
 					r.line("- " + i18n.RuleText(r.lang, rule.Rule, r.cfg.Password))
+				}
+				if !r.opts.PTY { // in the language just chosen, too
+					r.line(r.t("plain.pwvisible"))
 				}
 			}
 		}
@@ -453,10 +455,6 @@ func (r *run) verify() error {
 func (r *run) password(v flow.StepView) error {
 	if v.Saved {
 		return r.complete(false)
-	}
-	if !r.opts.PTY && !r.pwWarned {
-		r.line(r.t("plain.pwvisible"))
-		r.pwWarned = true
 	}
 	for {
 		pw, err := r.ask(r.label("pw.prompt"), true)

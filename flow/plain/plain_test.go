@@ -991,7 +991,12 @@ func TestLanguageSwitchReprintsStepLines(t *testing.T) {
 	tm.expect("Step 7 of 7 — Password\nChoose your password. A phrase of several words is easier to remember and safer.\n- At least ")
 	tm.answer("New password> ", "\x04")
 	out := tm.end()
+	// The visible-password warning goes with the step: once in French,
+	// then again in English after !en.
 	if n := strings.Count(out, "Attention : votre connexion n'a pas de terminal interactif"); n != 1 {
-		t.Errorf("the visible-password warning was given %d times, want once:\n%s", n, out)
+		t.Errorf("the visible-password warning was given %d times in French, want once:\n%s", n, out)
+	}
+	if i := strings.LastIndex(out, "Step 7 of 7"); i < 0 || !strings.Contains(out[i:], "Warning: your connection has no interactive terminal") {
+		t.Errorf("no visible-password warning in English after !en:\n%s", out)
 	}
 }
