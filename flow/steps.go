@@ -127,6 +127,7 @@ type StepView struct {
 	// so a copy can be kept there; without one the question is not asked.
 	Redirect    bool   // redirect the mail (pre-ticked)
 	Address     string // the redirect address, pre-filled
+	Verified    bool   // Address is the redirect, verified already
 	KeepOffered bool
 	KeepCopy    bool // keep a copy (pre-ticked)
 	Recovery    []string
@@ -184,7 +185,7 @@ func (s *Service) View(d Dossier, step Step) StepView {
 			say("mailbox.staff")
 		}
 		v.Recovery = d.RecoveryMails
-		v.Redirect, v.Address = d.Redirect != "", d.Redirect
+		v.Redirect, v.Address, v.Verified = d.Redirect != "", d.Redirect, d.Redirect != "" && d.RedirectVerified
 		if v.Address == "" && len(d.RecoveryMails) > 0 {
 			v.Address = d.RecoveryMails[0]
 		}
@@ -229,9 +230,14 @@ func (s *Service) View(d Dossier, step Step) StepView {
 }
 
 // NeedsVerification tells whether redirecting to addr would need a code
-// mailed to it (addr differs from every recovery address).
+// mailed to it: addr differs from every recovery address, and is not the
+// redirect verified already.
 func (v StepView) NeedsVerification(addr string) bool {
-	return Dossier{Redirect: strings.TrimSpace(addr), RecoveryMails: v.Recovery}.NeedsRedirectVerification()
+	addr = strings.TrimSpace(addr)
+	if v.Verified && equalFoldMail(addr, v.Address) {
+		return false // confirmed again: ChooseMailbox keeps it verified
+	}
+	return Dossier{Redirect: addr, RecoveryMails: v.Recovery}.NeedsRedirectVerification()
 }
 
 // Ends tells whether err, returned by an operation of session x, ends the

@@ -1000,3 +1000,36 @@ func TestLanguageSwitchReprintsStepLines(t *testing.T) {
 		t.Errorf("no visible-password warning in English after !en:\n%s", out)
 	}
 }
+
+// Back at step 5 after the redirect was verified, the same address
+// confirmed again is not said to be verified again: it stays verified and
+// step 6 is skipped.
+func TestVerifiedRedirectConfirmedAgain(t *testing.T) {
+	e := newEnv(t)
+	tm := e.start(e.opts("en", false))
+	tm.answer("Login> ", "alice\n")
+	tm.answerFn("Code from the mail> ", func() string { return e.code("alice", flow.MailRecovery) + "\n" })
+	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
+	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
+	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
+	tm.answer("Redirect address [alice.perso@example.net]> ", "alice@elsewhere.example\n")
+	tm.expect("will be verified")
+	tm.answer("Keep a copy in my university mailbox (strongly advised) (y/n) [y]> ", "\n")
+	tm.answerFn("Code sent to the redirect address> ", func() string { return e.code("alice", flow.MailRedirect) + "\n" })
+	tm.expect("Step 7 of 7 — Password")
+	tm.answer("New password> ", "!back\n")
+	tm.expect("Step 5 of 7")
+	tm.answer("Redirect my mail to an external address (y/n) [y]> ", "\n")
+	tm.answer("Redirect address [alice@elsewhere.example]> ", "\n")
+	tm.answer("Keep a copy in my university mailbox (strongly advised) (y/n) [y]> ", "\n")
+	tm.expect("Step 7 of 7 — Password")
+	tm.answer("New password> ", "\x04")
+	out := tm.end()
+	again := out[strings.LastIndex(out, "Step 5 of 7"):]
+	if strings.Contains(again, "will be verified") || strings.Contains(again, "Step 6 of 7") {
+		t.Errorf("the verified address was to be verified again:\n%s", again)
+	}
+	if d := e.dossier("alice"); !d.RedirectVerified {
+		t.Errorf("dossier %+v", d)
+	}
+}
