@@ -500,6 +500,10 @@ func (r *run) password(v flow.StepView) error {
 // failed says an attempt just failed and the user was told: the next one
 // waits for Enter rather than failing the same way at once.
 func (r *run) complete(failed bool) error {
+	r.show = func() { // after !fr / !en at the retry prompt
+		r.header(flow.StepPassword)
+		r.line(r.t("pw.retry"))
+	}
 	for {
 		if failed {
 			r.line(r.t("pw.retry"))

@@ -753,7 +753,10 @@ func TestPasswordRefusedThenOutage(t *testing.T) {
 	tm.answer("Enter to try again> ", "\r")
 	tm.expect("Activating your account…")
 	tm.expect("The service is unavailable for a moment; nothing is lost. Try again in a few minutes.\r\nYour password is saved; the activation still has to be completed.")
-	tm.answer("Enter to try again> ", "\x04")
+	// !fr there says it again in French.
+	tm.answer("Enter to try again> ", "!fr\r")
+	tm.expect("Étape 7 sur 7 — Mot de passe\r\nVotre mot de passe est enregistré ; il reste à terminer l'activation.")
+	tm.answer("Entrée pour réessayer> ", "\x04")
 	out := tm.end()
 	if n := strings.Count(out, "The service is unavailable"); n != 2 {
 		t.Errorf("two failed activations told %d times:\n%s", n, out)
