@@ -219,6 +219,7 @@ func (s *Screen) draw() {
 	s.lastHeight = fh
 	cells := frames.Get().(*uv.ScreenBuffer)
 	cells.Resize(s.w, fh)
+	clear(cells.Touched) // as new: the last Render left its lines marked "unchanged"
 	cells.Clear()
 	content.Draw(cells, cells.Bounds())
 	if fh > s.h { // taller than the window: keep the bottom (and the buffer out of the pool)
