@@ -212,7 +212,7 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 		if err := at(d, StepMailbox); err != nil {
 			return err
 		}
-		if loops(*d, redirect) {
+		if loops(d.Mail, redirect) {
 			return ErrRedirectLoop
 		}
 		if !equalFoldMail(d.Redirect, redirect) || !d.MailboxChosen {

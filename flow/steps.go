@@ -148,7 +148,7 @@ type StepView struct {
 // that would send the mail back to the institution's own domain.
 func (v StepView) CheckRedirect(addr string) (string, error) {
 	a, err := CheckMail(addr)
-	if err == nil && loops(Dossier{Mail: v.Mail}, a) {
+	if err == nil && loops(v.Mail, a) {
 		err = ErrRedirectLoop
 	}
 	return a, err
@@ -291,15 +291,16 @@ func CodeFromPaste(s string) string {
 	return s
 }
 
-// loops tells whether redirecting d's mail to addr would send it back to
-// the institution: its own address or any address at its mail domain.
-func loops(d Dossier, addr string) bool {
-	at := strings.LastIndexByte(d.Mail, '@')
+// loops tells whether redirecting the mail of the institutional address
+// mail to addr would send it back to the institution: mail itself or any
+// address at its mail domain.
+func loops(mail, addr string) bool {
+	at := strings.LastIndexByte(mail, '@')
 	if addr == "" || at < 0 {
 		return false
 	}
 	a := strings.ToLower(addr)
-	return a == strings.ToLower(d.Mail) || strings.HasSuffix(a, strings.ToLower(d.Mail[at:])) || strings.HasSuffix(a, "."+strings.ToLower(d.Mail[at+1:]))
+	return a == strings.ToLower(mail) || strings.HasSuffix(a, strings.ToLower(mail[at:])) || strings.HasSuffix(a, "."+strings.ToLower(mail[at+1:]))
 }
 
 // mailLimit marks a rate limit as the limit of mails for one login.
