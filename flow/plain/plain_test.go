@@ -878,12 +878,7 @@ func TestASCIIOnly(t *testing.T) {
 // address); the whole command pasted from that mail is taken like the code.
 func TestVerifyRedirectWrongCodeAndPastedCommand(t *testing.T) {
 	e := newEnv(t)
-	tm := e.start(e.opts("en_GB.UTF-8", false))
-	tm.answer("Login> ", "alice\n")
-	tm.answerFn("Code from the mail> ", func() string { return e.code("alice", flow.MailRecovery) + "\n" })
-	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
-	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
-	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
+	tm := e.redirecting("en_GB.UTF-8") // alice, at the redirect address prompt
 	tm.answer("Redirect address [alice.perso@example.net]> ", "alice@elsewhere.example\n")
 	tm.answer("Keep a copy in my university mailbox (strongly advised) (y/n) [y]> ", "\n")
 	tm.expect("Step 6 of 7 — Verify the redirect")
@@ -955,12 +950,7 @@ func TestOutputWrittenOncePerPrompt(t *testing.T) {
 // keep-a-copy question.
 func TestRedirectToOwnDomainRefusedAtOnce(t *testing.T) {
 	e := newEnv(t)
-	tm := e.start(e.opts("en", false))
-	tm.answer("Login> ", "alice\n")
-	tm.answerFn("Code from the mail> ", func() string { return e.code("alice", flow.MailRecovery) + "\n" })
-	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
-	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
-	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
+	tm := e.redirecting("en") // alice, at the redirect address prompt
 	tm.answer("Redirect address [alice.perso@example.net]> ", "a.martin@Univ.Example.org\n")
 	tm.expect("This address is at the institution: mail would loop back.")
 	tm.answer("Redirect address [alice.perso@example.net]> ", "\x04")
@@ -978,12 +968,7 @@ func TestRedirectToOwnDomainRefusedAtOnce(t *testing.T) {
 // who switched would otherwise not hear them at all).
 func TestLanguageSwitchReprintsStepLines(t *testing.T) {
 	e := newEnv(t)
-	tm := e.start(e.opts("en", false))
-	tm.answer("Login> ", "alice\n")
-	tm.answerFn("Code from the mail> ", func() string { return e.code("alice", flow.MailRecovery) + "\n" })
-	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
-	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
-	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
+	tm := e.redirecting("en") // alice, at the redirect address prompt
 	tm.answer("Redirect address [alice.perso@example.net]> ", "alice@elsewhere.example\n")
 	tm.answer("Keep a copy in my university mailbox (strongly advised) (y/n) [y]> ", "\n")
 	tm.answer("Code sent to the redirect address> ", "!fr\n")
@@ -1009,12 +994,7 @@ func TestLanguageSwitchReprintsStepLines(t *testing.T) {
 // step 6 is skipped.
 func TestVerifiedRedirectConfirmedAgain(t *testing.T) {
 	e := newEnv(t)
-	tm := e.start(e.opts("en", false))
-	tm.answer("Login> ", "alice\n")
-	tm.answerFn("Code from the mail> ", func() string { return e.code("alice", flow.MailRecovery) + "\n" })
-	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
-	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
-	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
+	tm := e.redirecting("en") // alice, at the redirect address prompt
 	tm.answer("Redirect address [alice.perso@example.net]> ", "alice@elsewhere.example\n")
 	tm.expect("will be verified")
 	tm.answer("Keep a copy in my university mailbox (strongly advised) (y/n) [y]> ", "\n")
@@ -1035,4 +1015,17 @@ func TestVerifiedRedirectConfirmedAgain(t *testing.T) {
 	if d := e.dossier("alice"); !d.RedirectVerified {
 		t.Errorf("dossier %+v", d)
 	}
+}
+
+// redirecting starts a session in lang without PTY and walks alice to
+// step 5 with a redirect wanted: the next prompt asks for its address.
+func (e *env) redirecting(lang string) *term {
+	e.t.Helper()
+	tm := e.start(e.opts(lang, false))
+	tm.answer("Login> ", "alice\n")
+	tm.answerFn("Code from the mail> ", func() string { return e.code("alice", flow.MailRecovery) + "\n" })
+	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
+	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
+	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
+	return tm
 }
