@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -425,3 +427,89 @@ func TestOpenRefusesLooseModes(t *testing.T) {
 	}
 	db.Close()
 }
+
+// metaFreelists reads the free-list page id of both meta pages of a closed
+// bbolt file (page header 16 bytes, then magic, version, page size, flags,
+// root bucket 16 bytes, freelist id).
+func metaFreelists(t *testing.T, path string) [2]uint64 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := int(binary.LittleEndian.Uint32(raw[16+8:]))
+	var ids [2]uint64
+	for i := range ids {
+		ids[i] = binary.LittleEndian.Uint64(raw[i*pageSize+16+32:])
+	}
+	return ids
+}
+
+// TestFreelistNotWritten: commits leave the free-page list out, and a
+// database written with it (an earlier release) or without it opens and
+// keeps its data both ways (with bbolt's defaults: a downgrade, a tool).
+func TestFreelistNotWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "activated.db")
+	old, err := bolt.Open(path, 0o600, nil) // an earlier release's database
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("earlier"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), bytes.Repeat([]byte("v"), 20000)) // pages to free later
+	}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	if ids := metaFreelists(t, path); ids[0] == noFreelist && ids[1] == noFreelist {
+		t.Fatalf("bbolt's defaults wrote no free-page list: %x", ids)
+	}
+	if err := os.WriteFile(path+".secret", bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		mustUpdate(t, db, func(tx flow.Tx) error {
+			return tx.PutDossier(flow.Dossier{Login: fmt.Sprintf("u%d", i), DN: strings.Repeat("x", 3000)})
+		})
+	}
+	db.Close()
+	if ids := metaFreelists(t, path); ids[0] != noFreelist || ids[1] != noFreelist {
+		t.Errorf("free-page list still written at each commit: meta pages point to %x", ids)
+	}
+	plain, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte("earlier")).Get([]byte("k")); len(v) != 20000 {
+			return fmt.Errorf("earlier value: %d bytes", len(v))
+		}
+		if v := tx.Bucket(bucketDossiers).Get([]byte("u19")); v == nil {
+			return fmt.Errorf("dossier u19 lost")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	plain.Close()
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustView(t, db, func(tx flow.Tx) error {
+		if _, err := tx.Dossier("u0"); err != nil {
+			t.Errorf("after a plain bbolt open: %v", err)
+		}
+		return nil
+	})
+}
+
+const noFreelist = 0xffffffffffffffff
