@@ -72,6 +72,9 @@ func backup(ctx context.Context, path, out string, stdout io.Writer) error {
 	if out == "" {
 		return errors.New("-o FILE is required: where to write the copy")
 	}
+	if err := refuseInUse(out); err != nil {
+		return err
+	}
 	secret, err := private.ReadFile(cfg.Storage.Path+".secret", 1024)
 	if err != nil {
 		return fmt.Errorf("code secret: %w", err)
@@ -101,6 +104,27 @@ func backup(ctx context.Context, path, out string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "backup: %s (%d dossiers, %s) and its code secret %s\n", out, dossiers, how, out+".secret")
 	return nil
+}
+
+// refuseInUse refuses an out that is a database some process has open (the
+// service's own storage.path, another instance's): renaming the copy over
+// it would leave that process writing to a deleted file, and its secret
+// would be replaced. bbolt holds an flock on its file while open.
+func refuseInUse(out string) error {
+	f, err := os.Open(out)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("-o %s is a database a running process has open (storage.path of a running service?): write the copy elsewhere", out)
+	} else if err != nil {
+		return fmt.Errorf("-o %s: %w", out, err)
+	}
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
 
 // copyDatabase asks the running service for the copy, or, when none
