@@ -56,10 +56,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "the TOML config file")
-	listen := fs.String("listen", "127.0.0.1:2222", "demo: SSH listen address")
-	out := fs.String("o", "", "backup: the file to write")
-	from := fs.String("from", "", "migrate: the bbolt database to copy")
+	// Each subcommand defines only the flags it takes, so its -h lists
+	// them and a flag of another one is refused, not ignored.
+	var configPath, listen, out, from string
+	if cmd != "demo" {
+		fs.StringVar(&configPath, "config", "", "the TOML config file")
+	}
+	switch cmd {
+	case "demo":
+		fs.StringVar(&listen, "listen", "127.0.0.1:2222", "SSH listen address")
+	case "backup":
+		fs.StringVar(&out, "o", "", "the file to write (its code secret goes to FILE.secret)")
+	case "migrate":
+		fs.StringVar(&from, "from", "", "the bbolt database to copy")
+	}
 	var err error
 	switch cmd {
 	case "version", "-version", "--version":
@@ -69,14 +79,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	case "serve", "check", "hostkey", "demo", "backup", "migrate":
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return 0
+		} else if err != nil {
 			return 2
 		}
-		if cmd != "demo" && *configPath == "" {
+		if cmd != "demo" && configPath == "" {
 			fmt.Fprintf(stderr, "activated %s: -config FILE is required\n", cmd)
 			return 2
 		}
-		if cmd == "migrate" && *from == "" {
+		if cmd == "migrate" && from == "" {
 			fmt.Fprintln(stderr, "activated migrate: -from PATH (the bbolt database) is required")
 			return 2
 		}
@@ -100,17 +112,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	switch cmd {
 	case "serve":
-		err = serve(ctx, *configPath, stderr)
+		err = serve(ctx, configPath, stderr)
 	case "check":
-		return check(ctx, *configPath, stdout)
+		return check(ctx, configPath, stdout)
 	case "hostkey":
-		err = hostkey(*configPath, stdout)
+		err = hostkey(configPath, stdout)
 	case "backup":
-		err = backup(ctx, *configPath, *out, stdout)
+		err = backup(ctx, configPath, out, stdout)
 	case "demo":
-		err = demo(ctx, *listen, stdout, stderr)
+		err = demo(ctx, listen, stdout, stderr)
 	case "migrate":
-		err = migrate(*configPath, *from, stdout)
+		err = migrate(configPath, from, stdout)
 	}
 	if err != nil {
 		if !errors.Is(err, errLogged) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -106,5 +107,29 @@ func TestHostkeyAndVersion(t *testing.T) {
 	}
 	if code, _, _ := runCmd(); code != 2 {
 		t.Errorf("no command: %d", code)
+	}
+}
+
+// Each subcommand's -h lists the flags it takes and no other, exits 0, and
+// a flag of another subcommand is refused rather than silently ignored.
+func TestSubcommandFlags(t *testing.T) {
+	all := []string{"-config", "-listen", "-o", "-from"}
+	for cmd, want := range map[string][]string{
+		"serve": {"-config"}, "check": {"-config"}, "hostkey": {"-config"},
+		"demo": {"-listen"}, "backup": {"-config", "-o"}, "migrate": {"-config", "-from"},
+	} {
+		rc, stdout, stderr := runCmd(cmd, "-h")
+		if rc != 0 {
+			t.Errorf("%s -h: exit %d, want 0", cmd, rc)
+		}
+		help := stdout + stderr
+		for _, f := range all {
+			if has, w := strings.Contains(help, "  "+f+" "), slices.Contains(want, f); has != w {
+				t.Errorf("%s -h lists %s: %v, want %v:\n%s", cmd, f, has, w, help)
+			}
+		}
+	}
+	if rc, _, stderr := runCmd("check", "-config", "x.toml", "-listen", "127.0.0.1:1"); rc != 2 || !strings.Contains(stderr, "-listen") {
+		t.Errorf("check -listen: exit %d %q, want 2 and the flag named", rc, stderr)
 	}
 }
