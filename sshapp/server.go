@@ -276,6 +276,7 @@ func (s *Server) connOpened(ctx ssh.Context, c net.Conn) net.Conn {
 	if s.door.admit(lc) == refused {
 		s.open.done()
 		s.log.Debug("ssh connection refused at accept", "remote", remote)
+		s.cfg.Metrics.ConnectionOutcome("busy") // counted, not logged: a flood must not flood the log
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = io.WriteString(c, bothLangs("ssh.full"))
 		return nil // closed at once

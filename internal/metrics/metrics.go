@@ -41,7 +41,7 @@ func New(version string) *Metrics {
 		reg: prometheus.NewRegistry(),
 		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "activated_ssh_connections_total",
-			Help: "SSH connections closed, by outcome (tui, plain, staff-exit-N, explained, auth-refused, no-auth, rate-limited, ...).",
+			Help: "SSH connections closed, by outcome (tui, plain, staff-exit-N, explained, auth-refused, no-auth, no-session, penalized, busy, ...).",
 		}, []string{"outcome"}),
 		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "activated_sessions_active",
