@@ -126,7 +126,7 @@ func newApp(cfg *Config, opts options, log *slog.Logger, mailLog io.Writer) (_ *
 	if err != nil {
 		return nil, err
 	}
-	if a.db, err = cfg.openStorage(opts.etcdLeaseTTL); err != nil {
+	if a.db, err = cfg.openStorage(opts.etcdLeaseTTL, a.metrics.QueueChanged); err != nil {
 		return nil, err
 	}
 	queued, err := a.db.QueueLen()

@@ -235,7 +235,7 @@ func check(ctx context.Context, path string, stdout io.Writer) int {
 // checkStorage opens the database; one the running service holds is fine.
 func checkStorage(cfg *Config) (string, error) {
 	if cfg.Storage.Backend == "etcd" {
-		db, err := cfg.openStorage(0)
+		db, err := cfg.openStorage(0, nil)
 		if err != nil {
 			return "", err
 		}

@@ -52,9 +52,11 @@ func (c *Config) EtcdConfig() (storage.EtcdConfig, error) {
 
 // openStorage opens the configured store; leaseTTL, when not 0, is how
 // long a dead node's etcd locks outlive it.
-func (c *Config) openStorage(leaseTTL time.Duration) (*storage.DB, error) {
+// queueChanged, when not nil, is told how the outbox's length changes
+// (bbolt only: on etcd other nodes change it too).
+func (c *Config) openStorage(leaseTTL time.Duration, queueChanged func(int)) (*storage.DB, error) {
 	if c.Storage.Backend != "etcd" {
-		return storage.Open(c.Storage.Path, storage.Options{})
+		return storage.Open(c.Storage.Path, storage.Options{QueueChanged: queueChanged})
 	}
 	ecfg, err := c.EtcdConfig()
 	if err != nil {
