@@ -218,7 +218,7 @@ func LoadConfig(path string, env []string) (*Config, error) {
 		where = "config " + path
 		md, err := toml.DecodeFile(path, c)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, fmt.Errorf("%s: %w", where, c.wrongType(err))
 		}
 		if und := md.Undecoded(); len(und) > 0 {
 			keys := make([]string, len(und))
@@ -236,6 +236,35 @@ func LoadConfig(path string, env []string) (*Config, error) {
 	}
 	return c, nil
 }
+
+// wrongType says a value of the wrong type in the file in the operator's
+// words (the key, its line, what to write) instead of the decoder's Go
+// type names; other errors are returned as they are.
+func (c *Config) wrongType(err error) error {
+	// The decoder's text is the only place saying it (not a ParseError).
+	m := badTypeText.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	for _, f := range c.fields() {
+		if f.key != m[2] {
+			continue
+		}
+		want := "a text in quotes"
+		switch f.v.Kind() {
+		case reflect.Bool:
+			want = "true or false, without quotes"
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			want = "a whole number, without quotes"
+		case reflect.Slice:
+			want = `a list, such as ["staff", "faculty"]`
+		}
+		return fmt.Errorf("line %s: %s: wrong type: write %s", m[1], f.key, want)
+	}
+	return err
+}
+
+var badTypeText = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): incompatible types`)
 
 // envPrefix starts every variable that overrides a key.
 const envPrefix = "ACTIVATED_"

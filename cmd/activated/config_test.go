@@ -615,3 +615,24 @@ func TestPasswordAccessors(t *testing.T) {
 		t.Errorf("missing SMTP password file: err = %v, want one naming the key", err)
 	}
 }
+
+// A value of the wrong type in the file is told in the operator's words:
+// the key, its line, and what to write instead (not Go's type names).
+func TestWrongTypeSaysWhatToWrite(t *testing.T) {
+	for _, tc := range []struct{ section, line, want string }{
+		{"ssh", `max_sessions = "many"`, `ssh.max_sessions: wrong type: write a whole number, without quotes`},
+		{"ldap", `start_tls = "no"`, `ldap.start_tls: wrong type: write true or false, without quotes`},
+		{"activation", `staff_affiliations = "staff"`, `activation.staff_affiliations: wrong type: write a list, such as ["staff", "faculty"]`},
+		{"activation", `helpdesk = 42`, `activation.helpdesk: wrong type: write a text in quotes`},
+	} {
+		text := minimal + "\n[" + tc.section + "]\n" + tc.line + "\n"
+		if h := "[" + tc.section + "]\n"; strings.Contains(minimal, h) {
+			text = strings.Replace(minimal, h, h+tc.line+"\n", 1)
+		}
+		_, err := LoadConfig(writeConfig(t, text), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "line ") ||
+			strings.Contains(err.Error(), "slice") || strings.Contains(err.Error(), "destination") {
+			t.Errorf("%s: err = %v, want it to contain %q and a line number, no Go type names", tc.line, err, tc.want)
+		}
+	}
+}
