@@ -44,11 +44,27 @@ type Screen struct {
 	profile    colorprofile.Profile
 }
 
+// The wizard is laid out in at most MaxWidth×MaxHeight cells, at the top
+// left of a larger window: its lines stay short enough to read, and a
+// session holds at most that many cells (the renderer keeps a copy of each
+// cell it shows, about 115 bytes) whatever size the client claims: 0.6 MB,
+// where a 500×200 window took 11.5 MB.
+const (
+	MaxWidth  = 100
+	MaxHeight = 50
+)
+
+// clampWindow is the part of a w×h window the wizard is drawn in.
+func clampWindow(w, h int) (int, int) {
+	return min(max(w, 1), MaxWidth), min(max(h, 1), MaxHeight)
+}
+
 // NewScreen draws m on out, a terminal of width×height cells whose
 // environment is env (TERM, COLORTERM: the colour profile until the
 // program reports one).
 func NewScreen(m tea.Model, out io.Writer, env []string, width, height int) *Screen {
-	s := &Screen{model: m, out: out, w: max(width, 1), h: max(height, 1), profile: colorprofile.Env(env)}
+	s := &Screen{model: m, out: out, profile: colorprofile.Env(env)}
+	s.w, s.h = clampWindow(width, height)
 	s.scr = uv.NewTerminalRenderer(&s.buf, env)
 	s.scr.SetColorProfile(s.profile)
 	s.scr.SetRelativeCursor(true)
@@ -84,11 +100,13 @@ func (s *Screen) Init() tea.Cmd {
 // can have changed.
 func (s *Screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	changed := true
-	switch msg := msg.(type) {
+	switch m := msg.(type) {
 	case tea.WindowSizeMsg:
-		changed = s.resize(msg.Width, msg.Height)
+		m.Width, m.Height = clampWindow(m.Width, m.Height)
+		msg = m // the model lays out in the part drawn
+		changed = s.resize(m.Width, m.Height)
 	case tea.ColorProfileMsg:
-		changed = s.setProfile(msg.Profile)
+		changed = s.setProfile(m.Profile)
 	case tea.EnvMsg:
 		changed = false
 	}
@@ -110,7 +128,6 @@ func (s *Screen) Model() tea.Model { return s.model }
 func (s *Screen) resize(w, h int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w, h = max(w, 1), max(h, 1)
 	told := s.told
 	s.told = true
 	if !told && w == s.w && h == s.h { // bubbletea's report of the size the session started with

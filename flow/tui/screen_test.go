@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -196,4 +197,47 @@ func TestScreenStartMessagesBuildNoView(t *testing.T) {
 	if !strings.Contains(raw.String(), "hello") {
 		t.Errorf("a new colour profile did not redraw: %q", raw.String())
 	}
+}
+
+// A window of any size is drawn in its top-left MaxWidth×MaxHeight cells:
+// the model lays out there, nothing is drawn beyond, and a session keeps
+// memory for that many cells only (a 500×200 window kept 11.5 MB).
+func TestHugeWindowDrawsInBoundedCells(t *testing.T) {
+	l := &lines{text: []string{"hello"}}
+	s, term, _ := screenOn(l, 300, 120)
+	s.Init()
+	if l.w != MaxWidth || l.h != MaxHeight {
+		t.Fatalf("model laid out in %d×%d, want %d×%d", l.w, l.h, MaxWidth, MaxHeight)
+	}
+	s.Update(tea.WindowSizeMsg{Width: 500, Height: 200})
+	if l.w != MaxWidth || l.h != MaxHeight {
+		t.Fatalf("after a resize the model laid out in %d×%d, want %d×%d", l.w, l.h, MaxWidth, MaxHeight)
+	}
+	row := strings.Split(term.String(), "\n")[1]
+	if got := strings.TrimRight(row, " "); got != strings.Repeat("-", MaxWidth) {
+		t.Errorf("row 1 is %q, want %d dashes and nothing after", got, MaxWidth)
+	}
+	s.Update(tea.WindowSizeMsg{Width: 60, Height: 20})
+	if l.w != 60 || l.h != 20 {
+		t.Errorf("a smaller window: model laid out in %d×%d, want 60×20", l.w, l.h)
+	}
+
+	// Memory kept by sessions with huge windows, once drawn.
+	const n = 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kept := make([]*Screen, n)
+	for i := range kept {
+		m := &lines{text: []string{strings.Repeat("x", 400)}}
+		kept[i] = NewScreen(m, io.Discard, []string{"TERM=xterm-256color"}, 500, 200)
+		kept[i].Init()
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	if per > 2<<20 {
+		t.Errorf("a 500×200 session keeps %d KB, want under 2 MB", per>>10)
+	}
+	runtime.KeepAlive(kept)
 }
