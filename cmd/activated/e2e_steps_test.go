@@ -145,7 +145,7 @@ func TestE2EStepsDefects(t *testing.T) {
 		p.waitPrompt("New password")
 		p.answer("Hélène Moreau Université")
 		out := p.waitOut("does not meet every rule")
-		if !strings.Contains(out, "[ ] Hard to guess") {
+		if !strings.Contains(out, "Not met: Hard to guess") {
 			t.Fatalf("a password of names passes:\n%s", tail(out, 800))
 		}
 	})

@@ -69,6 +69,8 @@ var en = map[string]string{
 	"pw.rule.strength": "Hard to guess (avoid common words and sequences)",
 	"pw.ok":            "[x]",
 	"pw.ko":            "[ ]",
+	"plain.pwok":       "Met:",
+	"plain.pwko":       "Not met:",
 	"pw.finishing":     "Activating your account…",
 	"pw.retry.plain":   "", // plain mode tries at once, then says pw.retry
 	"pw.retry":         "Your password is saved; the activation still has to be completed. Press Enter to try again.",
@@ -96,7 +98,7 @@ var en = map[string]string{
 	"no":               "no",
 	"plain.yesno":      "(y/n)",
 	"plain.badyn":      "Answer y (yes) or n (no).",
-	"plain.help":       "Type !fr for French, !en for English, Ctrl+D to quit.",
+	"plain.help":       "Type !fr for French, !en for English, ? for help, Ctrl+D to quit.",
 	"plain.empty":      "Nothing typed.",
 	"plain.resend":     "(type !resend to get a new code)",
 	"plain.back":       "Type !back to go back to the previous step.",
@@ -144,7 +146,7 @@ var en = map[string]string{
 	"err.password.policy":    "This password does not meet every rule above.",
 	"err.unavailable":        "The service is unavailable for a moment; nothing is lost. Try again in a few minutes.",
 	"err.activated":          "This account is already active.",
-	"err.redirect.confirmed": "Your redirect address is confirmed. To go on, reconnect with the code sent to your recovery address (or get a new one: %s).",
+	"err.redirect.confirmed": "Your redirect address is confirmed. To go on, type the code sent to your recovery address (or get a new one: %s).",
 	"err.internal":           "Something unexpected happened; nothing is lost. Try again in a few minutes.",
 	// The directory's password policy (draft-behera), then its own words.
 	"err.password.short.min": "The directory requires a password of at least %d characters: choose a longer one.",

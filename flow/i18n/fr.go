@@ -69,6 +69,8 @@ var fr = map[string]string{
 	"pw.rule.strength": "Difficile à deviner (évitez mots et suites courants)",
 	"pw.ok":            "[x]",
 	"pw.ko":            "[ ]",
+	"plain.pwok":       "Respectée :",
+	"plain.pwko":       "Non respectée :",
 	"pw.finishing":     "Activation de votre compte en cours…",
 	"pw.retry.plain":   "", // le mode texte réessaie aussitôt, puis affiche pw.retry
 	"pw.retry":         "Votre mot de passe est enregistré ; il reste à terminer l'activation. Appuyez sur Entrée pour réessayer.",
@@ -96,7 +98,7 @@ var fr = map[string]string{
 	"no":               "non",
 	"plain.yesno":      "(o/n)",
 	"plain.badyn":      "Répondez o (oui) ou n (non).",
-	"plain.help":       "Tapez !en pour passer en anglais, !fr pour le français, Ctrl+D pour quitter.",
+	"plain.help":       "Tapez !en pour passer en anglais, !fr pour le français, ? pour l'aide, Ctrl+D pour quitter.",
 	"plain.empty":      "Aucune saisie.",
 	"plain.resend":     "(tapez !renvoyer pour recevoir un nouveau code)",
 	"plain.back":       "Tapez !retour pour revenir à l'étape précédente.",
@@ -144,7 +146,7 @@ var fr = map[string]string{
 	"err.password.policy":    "Ce mot de passe ne respecte pas toutes les règles ci-dessus.",
 	"err.unavailable":        "Le service est momentanément indisponible ; rien n'est perdu. Réessayez dans quelques minutes.",
 	"err.activated":          "Ce compte est déjà activé.",
-	"err.redirect.confirmed": "Votre adresse de redirection est confirmée. Pour continuer, reconnectez-vous avec le code reçu à votre adresse de secours (ou demandez-en un nouveau : %s).",
+	"err.redirect.confirmed": "Votre adresse de redirection est confirmée. Pour continuer, saisissez le code reçu à votre adresse de secours (ou demandez-en un nouveau : %s).",
 	"err.internal":           "Une erreur inattendue s'est produite ; rien n'est perdu. Réessayez dans quelques minutes.",
 	// La politique de mots de passe de l'annuaire (draft-behera), puis ses propres mots.
 	"err.password.short.min": "L'annuaire exige un mot de passe d'au moins %d caractères : choisissez-en un plus long.",

@@ -66,6 +66,7 @@ type run struct {
 	login  string
 	show   func() // prints the current step again (after !fr / !en)
 	noBack bool   // the current step has no earlier one to go back to
+	resend bool   // the current prompt takes !resend (said again by ?)
 }
 
 // Run drives the whole procedure on rw until it is done, the user quits,
@@ -188,7 +189,7 @@ func (r *run) steps() error {
 		}
 		step := d.Show(want)
 		v := r.svc.View(d, step)
-		r.noBack = v.Back == 0
+		r.noBack, r.resend = v.Back == 0, step == flow.StepVerifyRedirect
 		r.show = func() { // all of the step, again after !fr / !en
 			r.header(step)
 			r.intro(v)
@@ -250,7 +251,7 @@ func (r *run) intro(v flow.StepView) {
 }
 
 func (r *run) loginStep() error {
-	r.noBack = true
+	r.noBack, r.resend = true, false
 	r.show = func() { r.header(flow.StepLogin); r.intro(r.svc.View(flow.Dossier{}, flow.StepLogin)) }
 	r.show()
 	for {
@@ -282,6 +283,7 @@ func (r *run) loginStep() error {
 func (r *run) codeStep() error {
 	v := r.svc.View(flow.Dossier{Login: r.login}, flow.StepRecoveryCode)
 	r.noBack = false // back to the login prompt
+	r.resend = r.login != ""
 	r.show = func() {
 		r.header(flow.StepRecoveryCode)
 		r.intro(v)
@@ -467,9 +469,9 @@ func (r *run) password(v flow.StepView) error {
 		}
 		check := r.x.CheckPassword(pw)
 		for _, rule := range check.Rules {
-			mark := r.t("pw.ko")
+			mark := r.t("plain.pwko") // in words: screen readers skip brackets
 			if rule.OK {
-				mark = r.t("pw.ok")
+				mark = r.t("plain.pwok")
 			}
 			r.line(mark + " " + i18n.RuleText(r.lang, rule.Rule, r.cfg.Password))
 		}
@@ -570,6 +572,9 @@ func (r *run) ask(prompt func() string, secret bool) (string, error) {
 			r.line(r.t("plain.help"))
 			if !r.noBack {
 				r.line(r.t("plain.back"))
+			}
+			if r.resend {
+				r.line(r.t("plain.resend"))
 			}
 			continue
 		case "!retour", "!back":

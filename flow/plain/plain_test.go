@@ -372,14 +372,14 @@ func TestWalkFrenchNoPTY(t *testing.T) {
 	tm.expect("- Au moins 15 caractères")
 	tm.expect("le mot de passe que vous tapez ne peut pas être masqué")
 	tm.answer("Nouveau mot de passe> ", "alice2026\n")
-	tm.expect("[ ] Au moins 15 caractères")
-	tm.expect("[x] Au plus 256 caractères")
-	tm.expect("[ ] Ne contient pas votre identifiant")
+	tm.expect("Non respectée : Au moins 15 caractères")
+	tm.expect("Respectée : Au plus 256 caractères")
+	tm.expect("Non respectée : Ne contient pas votre identifiant")
 	tm.expect("Ce mot de passe ne respecte pas toutes les règles ci-dessus.")
 	const pw = "grenouille Violette pédale 47 fois"
 	tm.answer("Nouveau mot de passe> ", pw+"\n")
-	tm.expect("[x] Au moins 15 caractères")
-	tm.expect("[x] Difficile à deviner")
+	tm.expect("Respectée : Au moins 15 caractères")
+	tm.expect("Respectée : Difficile à deviner")
 	tm.answer("Confirmez le mot de passe> ", pw+"!\n")
 	tm.expect("Les deux saisies ne correspondent pas.")
 	tm.answer("Nouveau mot de passe> ", pw+"\n")
@@ -440,12 +440,12 @@ func TestWalkEnglishPTY(t *testing.T) {
 	tm.answer("Redirect my mail to an external address (y/n)> ", "no\r")
 	tm.expect("Step 7 of 7 — Password")
 	tm.answer("New password> ", "?\r")
-	tm.expect("Type !fr for French, !en for English, Ctrl+D to quit.")
+	tm.expect("Type !fr for French, !en for English, ? for help, Ctrl+D to quit.")
 	tm.expect("Type !back to go back to the previous step.")
 	const pw = "marmalade Tractor whistles 93 times"
 	tm.answer("New password> ", pw+"\r")
-	tm.expect("[x] At least 15 characters\r\n")
-	tm.expect("[x] Hard to guess")
+	tm.expect("Met: At least 15 characters\r\n")
+	tm.expect("Met: Hard to guess")
 	tm.answer("Confirm the password> ", pw+"\r")
 	tm.expect("Done — Confirmation")
 	tm.expect("Your account is active.\r\n")
@@ -454,7 +454,7 @@ func TestWalkEnglishPTY(t *testing.T) {
 	if strings.Contains(out, pw) || strings.Contains(out, "marmalade") {
 		t.Fatal("the password was echoed")
 	}
-	if !strings.Contains(out, "\r\nNew password> \r\n[x] At least") || !strings.Contains(out, "\r\nConfirm the password> \r\n") {
+	if !strings.Contains(out, "\r\nNew password> \r\nMet: At least") || !strings.Contains(out, "\r\nConfirm the password> \r\n") {
 		t.Fatal("password prompts are not lines of their own with nothing echoed")
 	}
 	if strings.Contains(out, "cannot be hidden") {
