@@ -66,6 +66,7 @@ func (r *Renderer) sender() (string, error) {
 type data struct {
 	Name, Login, Code, Address string
 	Command                    string // the ssh command that resumes with the code
+	Plain                      string // Command in plain mode (screen readers), "" without a code
 	StartOver                  string // the ssh command that starts from step 1
 	Deadline                   string // written out in the template's language, "" if none
 	Institution                string
@@ -151,6 +152,9 @@ func (r *Renderer) renderLang(m flow.Mail, lang string) (subject, body string, e
 	}
 	if !m.Deadline.IsZero() {
 		d.Deadline = formatDeadline(m.Deadline, r.cfg.Location, lang)
+	}
+	if d.Code != "" {
+		d.Plain = r.command(d.Code + "+plain")
 	}
 	var out strings.Builder
 	if err := templates.ExecuteTemplate(&out, name, d); err != nil {

@@ -1,0 +1,36 @@
+package mailer
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"activated/flow"
+)
+
+// A new member who uses a screen reader learns from the invitation itself
+// the command of plain mode (SPEC: the <code>+plain user name): the mail
+// is all they know about the service.
+func TestInvitationOffersPlainMode(t *testing.T) {
+	loc := paris(t)
+	created := time.Date(2026, 11, 25, 14, 0, 0, 0, loc)
+	for _, lang := range []string{"fr", "en"} {
+		m := flow.Mail{ID: 1, Kind: flow.MailInvitation, To: "x@perso.example", Lang: lang, Login: "x", Code: testCode,
+			Deadline: flow.NextDayDeadline(created, loc), Created: created}
+		cfg := testConfig(t, "127.0.0.1:25")
+		cfg.PublicPort = 2222
+		raw, err := NewRenderer(cfg).Render(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := parseMessage(t, raw).Body
+		for _, want := range []string{
+			map[string]string{"fr": "lecteur d'écran", "en": "screen reader"}[lang],
+			"\n    ssh -p 2222 " + testCode + "+plain@activate.example.org\n",
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: the invitation lacks %q:\n%s", lang, want, body)
+			}
+		}
+	}
+}
