@@ -91,7 +91,7 @@ func TestOpenSSHClient(t *testing.T) {
 
 	// Keys on offer, yet "none" comes first: in without a prompt.
 	out, status := openssh(t, f, "activate", []string{k1, k2})
-	if status != 0 || !strings.Contains(out, i18n.StepTitle("en", 1)) || !strings.Contains(out, "> ") || !strings.Contains(out, i18n.Ended("en", false, "activate.example.org", 2222)) {
+	if status != 0 || !strings.Contains(out, i18n.StepTitle("en", 1)) || !strings.Contains(out, "> ") || !strings.Contains(out, i18n.Ended("en", false, "+plain", "activate.example.org", 2222)) {
 		t.Errorf("activate: status %d, output:\n%s", status, out)
 	}
 

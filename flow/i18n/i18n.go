@@ -210,13 +210,14 @@ func Say(lang, mode string, s flow.Sentence, cmd string) string {
 }
 
 // Ended is the sentence of a session the user left: how to come back, with
-// the code from the mail once one was sent (sent), else from the start.
-func Ended(lang string, sent bool, host string, port int) string {
+// the code from the mail once one was sent (sent), else from the start;
+// suffix follows the user name ("+plain" in plain mode).
+func Ended(lang string, sent bool, suffix, host string, port int) string {
 	user := "activate"
 	if sent {
 		user = T(lang, "code.user")
 	}
-	return T(lang, "session.ended", Command(user, host, port))
+	return T(lang, "session.ended", Command(user+suffix, host, port))
 }
 
 // Wait is a waiting time in words, rounded up: "58 minutes", "40 seconds".

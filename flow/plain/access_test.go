@@ -85,3 +85,20 @@ func TestRedirectConfirmedSaysTypeTheCode(t *testing.T) {
 		t.Errorf("dossier %+v", d)
 	}
 }
+
+// Every command plain mode tells the user to type keeps plain mode: told
+// "ssh CODE@host", a screen reader user coming back would land in the
+// full-screen wizard.
+func TestComeBackCommandsKeepPlainMode(t *testing.T) {
+	e := newEnv(t)
+	tm := e.start(e.opts("en", false))
+	tm.answer("Login> ", "carol\n")
+	tm.expect("come back later with: ssh -p 2222 CODE+plain@activate.example.org\n")
+	tm.answer("Code from the mail> ", "0000-0000-0000-0000\n")
+	tm.expect("To get a new one: ssh -p 2222 activate+plain@activate.example.org\n")
+	tm.answer("Code from the mail> ", "\x04")
+	tm.expect("Come back with: ssh -p 2222 CODE+plain@activate.example.org\n")
+	if out := tm.end(); strings.Contains(out, "CODE@") || strings.Contains(out, " activate@") {
+		t.Errorf("a command without +plain:\n%s", out)
+	}
+}

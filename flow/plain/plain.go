@@ -139,7 +139,7 @@ func (r *run) end(err error) error {
 		r.flush()
 		return r.werr
 	case errors.Is(err, errQuit), errors.Is(err, io.EOF):
-		r.line(i18n.Ended(r.lang, r.login != "", r.opts.PublicHost, r.opts.PublicPort))
+		r.line(i18n.Ended(r.lang, r.login != "", suffix, r.opts.PublicHost, r.opts.PublicPort))
 		return nil
 	case r.ctx.Err() != nil && errors.Is(err, r.ctx.Err()):
 		return err
@@ -244,7 +244,7 @@ func (r *run) steps() error {
 // intro prints the step's sentences.
 func (r *run) intro(v flow.StepView) {
 	for _, s := range v.Intro {
-		if l := i18n.Say(r.lang, "plain", s, i18n.CodeCommand(r.lang, r.opts.PublicHost, r.opts.PublicPort)); l != "" {
+		if l := i18n.Say(r.lang, "plain", s, r.command(r.t("code.user"))); l != "" {
 			r.line(l)
 		}
 	}
@@ -642,7 +642,16 @@ func (r *run) fail(err error) {
 	}
 }
 
-func (r *run) restart() string { return i18n.Command("activate", r.opts.PublicHost, r.opts.PublicPort) }
+func (r *run) restart() string { return r.command("activate") }
+
+// suffix keeps plain mode in the commands the user is told to type
+// (however this session came to plain mode: TERM=dumb, no PTY, +plain).
+const suffix = "+plain"
+
+// command is the ssh command that logs in as user in plain mode.
+func (r *run) command(user string) string {
+	return i18n.Command(user+suffix, r.opts.PublicHost, r.opts.PublicPort)
+}
 
 func (r *run) header(s flow.Step) {
 	r.line("")

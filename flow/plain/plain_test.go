@@ -329,9 +329,9 @@ func TestWalkFrenchNoPTY(t *testing.T) {
 	tm.answer("Identifiant> ", "Alice\n")
 	tm.expect("Étape 2 sur 7 — Mail de secours")
 	tm.expect("Si cet identifiant correspond")
-	tm.expect("ssh -p 2222 CODE@activate.example.org")
+	tm.expect("ssh -p 2222 CODE+plain@activate.example.org")
 	tm.answer("Code reçu par mail> ", "0000-0000-0000-0000\n")
-	tm.expect("Ce code est incorrect. Vérifiez-le dans le mail reçu. Pour en recevoir un nouveau : ssh -p 2222 activate@activate.example.org")
+	tm.expect("Ce code est incorrect. Vérifiez-le dans le mail reçu. Pour en recevoir un nouveau : ssh -p 2222 activate+plain@activate.example.org")
 	tm.answerFn("Code reçu par mail> ", func() string { return strings.ToLower(e.code("alice", flow.MailRecovery)) + "\n" })
 
 	tm.expect("Étape 3 sur 7 — Charte informatique")
@@ -516,7 +516,7 @@ func TestResumeWithCode(t *testing.T) {
 	tm.answer("J'ai lu et j'accepte la charte informatique (o/n)> ", "o\n")
 	tm.answer("Souhaitez-vous apparaître dans l'annuaire public de l'établissement ? (o/n)> ", "oui\n")
 	tm.answer("Rediriger mes mails vers une adresse externe (o/n)> ", "\x04")
-	tm.expect("Session terminée ; rien n'est perdu. Pour revenir : ssh -p 2222 CODE@activate.example.org")
+	tm.expect("Session terminée ; rien n'est perdu. Pour revenir : ssh -p 2222 CODE+plain@activate.example.org")
 	tm.end()
 	if e.svc.Busy("alice") {
 		t.Fatal("session left open after Ctrl+D")
@@ -533,7 +533,7 @@ func TestResumeWithCode(t *testing.T) {
 	tm.answer("Souhaitez-vous apparaître dans l'annuaire public de l'établissement ? (o/n) [o]> ", "\n")
 	tm.expect("Étape 5 sur 7 — Messagerie universitaire")
 	tm.answer("Rediriger mes mails vers une adresse externe (o/n)> ", "\x03")
-	tm.expect("Session terminée ; rien n'est perdu. Pour revenir : ssh -p 2222 CODE@activate.example.org")
+	tm.expect("Session terminée ; rien n'est perdu. Pour revenir : ssh -p 2222 CODE+plain@activate.example.org")
 	out := tm.end()
 	if strings.Contains(out, "Étape 3 sur 7") || strings.Contains(out, "Étape 1 sur 7") {
 		t.Fatalf("resume did not land on the saved step:\n%s", out)
@@ -561,7 +561,7 @@ func TestCodeFromUserNameWrongOrExpired(t *testing.T) {
 	opts = e.opts("en", false)
 	opts.Code = code
 	tm = e.start(opts)
-	tm.expect("This code has expired (it was valid until 23:59). To get a new one: ssh -p 2222 activate@activate.example.org")
+	tm.expect("This code has expired (it was valid until 23:59). To get a new one: ssh -p 2222 activate+plain@activate.example.org")
 	tm.answer("Code from the mail> ", "!back\n")
 	tm.answer("Login> ", "carol\n")
 	tm.answer("Code from the mail> ", code+"\n") // the old one, typed
@@ -612,7 +612,7 @@ func TestLanguageSwitch(t *testing.T) {
 	tm = e.start(opts)
 	tm.expect("Step 4 of 7 — Public directory")
 	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "\x04")
-	tm.expect("Session ended; nothing is lost. Come back with: ssh -p 2222 CODE@activate.example.org")
+	tm.expect("Session ended; nothing is lost. Come back with: ssh -p 2222 CODE+plain@activate.example.org")
 	tm.end()
 }
 

@@ -406,6 +406,7 @@ func (d *plainDriver) do(a act) seen {
 		d.e.clock.Add(48 * time.Hour)
 		return seen{step: d.step}
 	}
+	out = strings.ReplaceAll(out, "+plain@", "@") // plain mode's commands keep plain mode
 	if m := header.FindAllStringSubmatch(out, -1); len(m) > 0 {
 		last := m[len(m)-1]
 		d.step = flow.StepDone

@@ -206,7 +206,7 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		switch msg.String() {
 		case "ctrl+c":
-			return m.quit(i18n.Ended(m.lang, m.typed != "" || m.box.get() != nil || m.opts.Code != "", m.opts.PublicHost, m.opts.PublicPort))
+			return m.quit(i18n.Ended(m.lang, m.typed != "" || m.box.get() != nil || m.opts.Code != "", "", m.opts.PublicHost, m.opts.PublicPort))
 		case "f2", "ctrl+t":
 			return m.switchLang()
 		}

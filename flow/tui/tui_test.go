@@ -667,7 +667,7 @@ func TestQuitClosesSession(t *testing.T) {
 	}
 	h.send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*probe).m
-	if fm.final != i18n.Ended("en", true, "", 0) {
+	if fm.final != i18n.Ended("en", true, "", "", 0) {
 		t.Fatalf("final text %q", fm.final)
 	}
 	cleanup()
