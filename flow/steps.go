@@ -134,9 +134,11 @@ type StepView struct {
 
 	// StepPassword: the rules, all unmet (CheckPassword gives their live
 	// state); Saved: the directory took the password already, only the rest
-	// of the activation is left.
+	// of the activation is left; Reset: a password reset of an active
+	// account, not its activation.
 	Rules []RuleResult
 	Saved bool
+	Reset bool
 
 	// StepDone: what the account now is (StepMailbox: Mail, the
 	// institutional address).
@@ -194,7 +196,7 @@ func (s *Service) View(d Dossier, step Step) StepView {
 	case StepVerifyRedirect:
 		v.Intro = append(v.Intro, Sentence{Key: "verify.sent", Arg: d.Redirect})
 	case StepPassword:
-		v.Saved = d.PasswordSaved()
+		v.Saved, v.Reset = d.PasswordSaved(), d.Resetting()
 		switch {
 		case d.Resetting():
 			say("reset.intro")

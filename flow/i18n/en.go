@@ -79,6 +79,7 @@ var en = map[string]string{
 	"reset.intro":        "Choose your new password. A phrase of several words is easier to remember and safer.",
 	"reset.charter":      "The IT charter has changed since you last accepted it (or no acceptance of it is on record).",
 	"reset.done":         "Your new password is saved. Your account is active.",
+	"reset.finishing":    "Saving your new password…",
 	"charter.done":       "Your acceptance of the new IT charter is recorded. Nothing else changed.",
 	"done.mail":          "Your university address: %s",
 	"done.redirect":      "Your mail is redirected to %s.",

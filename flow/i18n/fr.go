@@ -78,6 +78,7 @@ var fr = map[string]string{
 	"done.title":         "Votre compte est activé.",
 	"reset.intro":        "Choisissez votre nouveau mot de passe. Une phrase de plusieurs mots est plus facile à retenir et plus sûre.",
 	"reset.charter":      "La charte informatique a changé depuis votre dernière acceptation (ou aucune acceptation n'est enregistrée).",
+	"reset.finishing":    "Enregistrement de votre nouveau mot de passe…",
 	"reset.done":         "Votre nouveau mot de passe est enregistré. Votre compte est actif.",
 	"charter.done":       "Votre acceptation de la nouvelle charte informatique est enregistrée. Rien d'autre n'a changé.",
 	"done.mail":          "Votre adresse universitaire : %s",

@@ -209,6 +209,15 @@ func Say(lang, mode string, s flow.Sentence, cmd string) string {
 	return T(lang, key)
 }
 
+// Finishing is what is said while the directory takes the password: a
+// reset saves a new password, it does not activate the account.
+func Finishing(lang string, reset bool) string {
+	if reset {
+		return T(lang, "reset.finishing")
+	}
+	return T(lang, "pw.finishing")
+}
+
 // Ended is the sentence of a session the user left: how to come back, with
 // the code from the mail once one was sent (sent), else from the start;
 // suffix follows the user name ("+plain" in plain mode).

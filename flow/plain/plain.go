@@ -487,7 +487,7 @@ func (r *run) password(v flow.StepView) error {
 			r.line(r.t("pw.mismatch"))
 			continue
 		}
-		r.line(r.t("pw.finishing"))
+		r.line(i18n.Finishing(r.lang, v.Reset))
 		r.flush() // the directory may take a while: say so first
 		if err := r.op(r.x.Finish(r.ctx, pw)); err != errRetry {
 			return err

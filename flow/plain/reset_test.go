@@ -51,3 +51,39 @@ func TestResetRefusedAskedAgain(t *testing.T) {
 		t.Error("the directory did not get the new password")
 	}
 }
+
+// While the directory takes a reset's password, the user is told their new
+// password is being saved, not that their (active) account is being
+// activated.
+func TestResetSaysSavingNotActivating(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := flow.Client{Remote: "192.0.2.7:1"}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(e.svc.Begin(ctx, "carol", c))
+	x, err := e.svc.Open(ctx, e.code("carol", flow.MailRecovery), c)
+	must(err)
+	must(x.AcceptCharter(true))
+	must(x.ChooseDirectory(false))
+	must(x.ChooseMailbox("", false))
+	must(x.Finish(ctx, "seven Orange lanterns float 19"))
+	x.Close()
+
+	must(e.svc.Begin(ctx, "carol", c))
+	opts := e.opts("fr", false)
+	opts.Code = e.code("carol", flow.MailReset)
+	tm := e.start(opts)
+	const pw = "nine Silver kettles hum 42"
+	tm.answer("Nouveau mot de passe> ", pw+"\n")
+	tm.answer("Confirmez le mot de passe> ", pw+"\n")
+	tm.expect("Enregistrement de votre nouveau mot de passe…\n")
+	tm.expect("Votre nouveau mot de passe est enregistré.")
+	if out := tm.end(); strings.Contains(out, "Activation de votre compte en cours") {
+		t.Errorf("a reset said the account is being activated:\n%s", out)
+	}
+}

@@ -461,7 +461,7 @@ func (m *model) help() []string {
 func (m *model) status() (string, lipgloss.Style) {
 	switch {
 	case m.busy && m.finishing:
-		return i18n.T(m.lang, "pw.finishing"), styleBusy
+		return i18n.Finishing(m.lang, m.view.Reset), styleBusy
 	case m.busy:
 		return i18n.T(m.lang, "busy"), styleBusy
 	case m.err != nil:
