@@ -102,3 +102,18 @@ func TestComeBackCommandsKeepPlainMode(t *testing.T) {
 		t.Errorf("a command without +plain:\n%s", out)
 	}
 }
+
+// A session that came with a code and ends at the code prompt (the code
+// was mistyped, or its dossier open elsewhere) says to come back with the
+// code, as the TUI does: "ssh activate@" would mail a new one and end the
+// code the user has.
+func TestEndAfterCodeSaysComeBackWithCode(t *testing.T) {
+	e := newEnv(t)
+	opts := e.opts("en", false)
+	opts.Code = "0000-0000-0000-0000"
+	tm := e.start(opts)
+	tm.expect("This code is not right.")
+	tm.answer("Code from the mail> ", "\x04")
+	tm.expect("Come back with: ssh -p 2222 CODE+plain@activate.example.org\n")
+	tm.end()
+}

@@ -139,7 +139,7 @@ func (r *run) end(err error) error {
 		r.flush()
 		return r.werr
 	case errors.Is(err, errQuit), errors.Is(err, io.EOF):
-		r.line(i18n.Ended(r.lang, r.login != "", suffix, r.opts.PublicHost, r.opts.PublicPort))
+		r.line(i18n.Ended(r.lang, r.login != "" || r.opts.Code != "", suffix, r.opts.PublicHost, r.opts.PublicPort))
 		return nil
 	case r.ctx.Err() != nil && errors.Is(err, r.ctx.Err()):
 		return err
