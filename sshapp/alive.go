@@ -14,7 +14,8 @@ import (
 // session's own activity, which keepalive traffic on the connection is not.
 type activeSession struct {
 	ssh.Session
-	last atomic.Int64 // UnixNano of the last Read or Write
+	last  atomic.Int64 // UnixNano of the last Read or Write
+	plain bool         // the line prompts run on it (see plainMode)
 }
 
 func (a *activeSession) touch() { a.last.Store(time.Now().UnixNano()) }
@@ -43,7 +44,8 @@ func (a *activeSession) Write(p []byte) (int, error) {
 // connections that never open a session.
 func (s *Server) aliveMiddleware(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
-		a := &activeSession{Session: sess}
+		isPlain, _ := plainMode(sess) // now: the window changes later
+		a := &activeSession{Session: sess, plain: isPlain}
 		a.touch()
 		conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn)
 		if ok {
@@ -104,7 +106,7 @@ func (s *Server) watch(sess *activeSession, conn gossh.Conn, done <-chan struct{
 			s.log.Info("ssh session idle", "remote", rec.remote, "after", s.cfg.IdleTimeout)
 			rec.setOutcome("idle")
 			lang := s.lang(sess)
-			msg := i18n.T(lang, "ssh.idle", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort))
+			msg := i18n.T(lang, "ssh.idle", s.comeBack(lang, sess.plain))
 			if quit := rec.quitter(); quit != nil {
 				// The wizard restores the terminal, then leaves msg on it.
 				quit(msg)

@@ -785,7 +785,8 @@ func TestShutdownTellsWizardUsers(t *testing.T) {
 		}
 		c.c.Close() // as OpenSSH does once its session is over
 		out := c.out.String()
-		if !strings.Contains(out, "The service is restarting; nothing is lost.") || !strings.Contains(out, "ssh -p 2222 CODE@activate.example.org") {
+		back := map[string]string{"tui": "ssh -p 2222 CODE@activate.example.org", "plain": "ssh -p 2222 CODE+plain@activate.example.org"}[name]
+		if !strings.Contains(out, "The service is restarting; nothing is lost.") || !strings.Contains(out, back) {
 			t.Errorf("%s: no word on the restart:\n%q", name, tailOf(out, 400))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"activated/flow"
+	"activated/flow/plain"
 )
 
 // userKind is what an SSH username asks for.
@@ -17,7 +18,7 @@ const (
 )
 
 // plainSuffix asks for the line-based prompts instead of the TUI.
-const plainSuffix = "+plain"
+const plainSuffix = plain.Suffix
 
 // user is a parsed SSH username. code holds the normalized code and must
 // never be logged: class() is what logs see.

@@ -38,7 +38,7 @@ func (s *Server) plainMiddleware(next ssh.Handler) ssh.Handler {
 			PublicHost: s.cfg.PublicHost, PublicPort: s.cfg.PublicPort, Services: s.cfg.Services,
 			PTY: winch != nil, ASCII: !utf8Charset(sess.Environ()), Texts: &s.texts,
 		})
-		if s.stopped(sess) {
+		if s.stopped(sess, true) {
 			return
 		}
 		if err != nil && !errors.Is(err, sess.Context().Err()) {
@@ -103,7 +103,7 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 		if screen != nil {
 			screen.Close()
 		}
-		s.stopped(sess)
+		s.stopped(sess, false)
 	}
 }
 
@@ -130,10 +130,20 @@ func (s *Server) untilStopping(ctx context.Context) (context.Context, context.Ca
 	return ctx, func() { unhook(); cancel() }
 }
 
+// comeBack is the command that resumes with the code from the mail, in
+// the same front end: plain mode keeps its suffix.
+func (s *Server) comeBack(lang string, isPlain bool) string {
+	user := i18n.T(lang, "code.user")
+	if isPlain {
+		user += plain.Suffix
+	}
+	return i18n.Command(user, s.cfg.PublicHost, s.cfg.PublicPort)
+}
+
 // stopped tells a wizard user whose session the server is ending that
 // nothing is lost and how to come back (or, Ephemeral, that the data is
-// gone), and reports whether it did.
-func (s *Server) stopped(sess ssh.Session) bool {
+// gone), in the front end it runs (isPlain), and reports whether it did.
+func (s *Server) stopped(sess ssh.Session, isPlain bool) bool {
 	select {
 	case <-s.stopping:
 	default:
@@ -141,7 +151,7 @@ func (s *Server) stopped(sess ssh.Session) bool {
 	}
 	lang := s.lang(sess)
 	recordOf(sess.Context()).setOutcome("stopped")
-	msg := i18n.T(lang, "ssh.stopping", i18n.Command(i18n.T(lang, "code.user"), s.cfg.PublicHost, s.cfg.PublicPort))
+	msg := i18n.T(lang, "ssh.stopping", s.comeBack(lang, isPlain))
 	if s.cfg.Ephemeral {
 		msg = i18n.T(lang, "ssh.demostop")
 	}

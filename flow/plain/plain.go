@@ -139,7 +139,7 @@ func (r *run) end(err error) error {
 		r.flush()
 		return r.werr
 	case errors.Is(err, errQuit), errors.Is(err, io.EOF):
-		r.line(i18n.Ended(r.lang, r.login != "" || r.opts.Code != "", suffix, r.opts.PublicHost, r.opts.PublicPort))
+		r.line(i18n.Ended(r.lang, r.login != "" || r.opts.Code != "", Suffix, r.opts.PublicHost, r.opts.PublicPort))
 		return nil
 	case r.ctx.Err() != nil && errors.Is(err, r.ctx.Err()):
 		return err
@@ -644,13 +644,14 @@ func (r *run) fail(err error) {
 
 func (r *run) restart() string { return r.command("activate") }
 
-// suffix keeps plain mode in the commands the user is told to type
-// (however this session came to plain mode: TERM=dumb, no PTY, +plain).
-const suffix = "+plain"
+// Suffix, after an SSH user name, asks for plain mode. It is kept in the
+// commands plain mode tells the user to type (however the session came
+// to plain mode: TERM=dumb, no PTY, the suffix).
+const Suffix = "+plain"
 
 // command is the ssh command that logs in as user in plain mode.
 func (r *run) command(user string) string {
-	return i18n.Command(user+suffix, r.opts.PublicHost, r.opts.PublicPort)
+	return i18n.Command(user+Suffix, r.opts.PublicHost, r.opts.PublicPort)
 }
 
 func (r *run) header(s flow.Step) {

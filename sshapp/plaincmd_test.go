@@ -1,0 +1,21 @@
+package sshapp_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"activated/sshapp"
+)
+
+// A plain-mode user closed for idleness is told to come back in plain
+// mode: "ssh CODE@host" would open the full-screen wizard.
+func TestIdlePlainSessionSaysComeBackInPlainMode(t *testing.T) {
+	f := startServer(t, func(c *sshapp.Config) { c.KeepAlive, c.IdleTimeout = 100*time.Millisecond, 300*time.Millisecond })
+	s, _, out := openSession(t, f.mustDial(t, "activate"), "", map[string]string{"LANG": "en_US.UTF-8"})
+	_ = s.Wait() // the connection is closed after the message
+	waitFor(t, "the idle message", func() bool { return strings.Contains(out.String(), idleSaid) })
+	if got := out.String(); !strings.Contains(got, "ssh -p 2222 CODE+plain@activate.example.org") {
+		t.Errorf("the idle message does not keep plain mode:\n%q", tailOf(got, 300))
+	}
+}
