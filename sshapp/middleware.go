@@ -133,10 +133,14 @@ func (s *Server) routeMiddleware(next ssh.Handler) ssh.Handler {
 			s.staffSession(sess, rec)
 		case userUnknown:
 			rec.setOutcome("explained")
+			suffix := "" // a user who asked for plain mode keeps it
+			if _, ok := cutPlain(sess.User()); ok {
+				suffix = plainSuffix
+			}
 			fail(sess, s.refusal(sess, func(lang string) string {
 				return i18n.T(lang, "username.unknown",
-					i18n.Command("activate", s.cfg.PublicHost, s.cfg.PublicPort),
-					i18n.Command(i18n.T(lang, "ssh.code"), s.cfg.PublicHost, s.cfg.PublicPort))
+					i18n.Command("activate"+suffix, s.cfg.PublicHost, s.cfg.PublicPort),
+					i18n.Command(i18n.T(lang, "ssh.code")+suffix, s.cfg.PublicHost, s.cfg.PublicPort))
 			}))
 		default:
 			next(sess)

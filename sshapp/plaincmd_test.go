@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"activated/flow/i18n"
 	"activated/sshapp"
 )
 
@@ -17,5 +18,17 @@ func TestIdlePlainSessionSaysComeBackInPlainMode(t *testing.T) {
 	waitFor(t, "the idle message", func() bool { return strings.Contains(out.String(), idleSaid) })
 	if got := out.String(); !strings.Contains(got, "ssh -p 2222 CODE+plain@activate.example.org") {
 		t.Errorf("the idle message does not keep plain mode:\n%q", tailOf(got, 300))
+	}
+}
+
+// A mistyped code with the "+plain" suffix is refused with commands that
+// keep the suffix: the user asked for plain mode.
+func TestUnknownPlainUserToldPlainCommands(t *testing.T) {
+	f := startServer(t, nil)
+	stdout, stderr, status := run(t, f.mustDial(t, "K7M2-9XV4+plain"), "", map[string]string{"LANG": "en_GB.UTF-8"})
+	want := i18n.T("en", "username.unknown",
+		"ssh -p 2222 activate+plain@activate.example.org", "ssh -p 2222 "+i18n.T("en", "ssh.code")+"+plain@activate.example.org")
+	if got := stdout + stderr; status != 1 || got != strings.ReplaceAll(want, "\r\n", "\n") {
+		t.Errorf("status %d, output %q; want 1, %q", status, got, want)
 	}
 }

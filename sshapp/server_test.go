@@ -305,8 +305,12 @@ func TestUnknownUserGetsExplanation(t *testing.T) {
 		stdout, stderr, status := run(t, c, "", tc.env)
 		var msgs []string
 		for _, lang := range strings.Split(tc.lang, "+") {
+			suffix := "" // asked for plain mode: kept
+			if strings.HasSuffix(tc.user, "+plain") {
+				suffix = "+plain"
+			}
 			msg := i18n.T(lang, "username.unknown",
-				"ssh -p 2222 activate@activate.example.org", "ssh -p 2222 "+i18n.T(lang, "ssh.code")+"@activate.example.org")
+				"ssh -p 2222 activate"+suffix+"@activate.example.org", "ssh -p 2222 "+i18n.T(lang, "ssh.code")+suffix+"@activate.example.org")
 			msgs = append(msgs, strings.TrimRight(strings.ReplaceAll(msg, "\r\n", "\n"), "\n"))
 		}
 		want := strings.Join(msgs, "\n\n") + "\n"

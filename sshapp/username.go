@@ -35,9 +35,7 @@ func parseUser(name string) user {
 		return user{kind: userStaff}
 	}
 	var u user
-	if len(name) > len(plainSuffix) && strings.EqualFold(name[len(name)-len(plainSuffix):], plainSuffix) {
-		name, u.plain = name[:len(name)-len(plainSuffix)], true
-	}
+	name, u.plain = cutPlain(name)
 	if strings.EqualFold(name, "activate") {
 		u.kind = userActivate
 		return u
@@ -47,6 +45,14 @@ func parseUser(name string) user {
 		return u
 	}
 	return user{kind: userUnknown}
+}
+
+// cutPlain takes the "+plain" suffix (any letter case) off name.
+func cutPlain(name string) (string, bool) {
+	if len(name) > len(plainSuffix) && strings.EqualFold(name[len(name)-len(plainSuffix):], plainSuffix) {
+		return name[:len(name)-len(plainSuffix)], true
+	}
+	return name, false
 }
 
 // class names the username for the log without revealing a code or what
