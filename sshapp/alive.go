@@ -16,6 +16,11 @@ type activeSession struct {
 	ssh.Session
 	last  atomic.Int64 // UnixNano of the last Read or Write
 	plain bool         // the line prompts run on it (see plainMode)
+
+	// Set once the server has a place for it (sessionTable).
+	source    string        // the client's source, as the door counts it
+	evictable bool          // a wizard session: may give its place up
+	evicted   chan struct{} // closed when it gave its place to a newcomer
 }
 
 func (a *activeSession) touch() { a.last.Store(time.Now().UnixNano()) }
@@ -45,7 +50,7 @@ func (a *activeSession) Write(p []byte) (int, error) {
 func (s *Server) aliveMiddleware(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		isPlain, _ := plainMode(sess) // now: the window changes later
-		a := &activeSession{Session: sess, plain: isPlain}
+		a := &activeSession{Session: sess, plain: isPlain, evicted: make(chan struct{})}
 		a.touch()
 		conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn)
 		if ok {
@@ -105,23 +110,35 @@ func (s *Server) watch(sess *activeSession, conn gossh.Conn, done <-chan struct{
 			}
 			s.log.Info("ssh session idle", "remote", rec.remote, "after", s.cfg.IdleTimeout)
 			rec.setOutcome("idle")
-			lang := s.lang(sess)
-			msg := i18n.T(lang, "ssh.idle", s.comeBack(lang, sess.plain))
-			if quit := rec.quitter(); quit != nil {
-				// The wizard restores the terminal, then leaves msg on it.
-				quit(msg)
-				select {
-				case <-ctxDone:
-				case <-done:
-				case <-time.After(time.Second):
-				}
-				_ = conn.Close()
-				return
-			}
-			s.sayThenClose(sess, conn, msg)
+			s.end(sess, conn, done, "ssh.idle")
+			return
+		case <-sess.evicted:
+			s.log.Info("ssh session idle, closed for a newcomer: max sessions reached", "remote", rec.remote,
+				"idle", sess.idle().Round(time.Second))
+			rec.setOutcome("evicted")
+			s.end(sess, conn, done, "ssh.evicted")
 			return
 		}
 	}
+}
+
+// end tells the user why the session closes (the message key, which takes
+// the command to come back with), then closes its connection.
+func (s *Server) end(sess *activeSession, conn gossh.Conn, done <-chan struct{}, key string) {
+	lang := s.lang(sess)
+	msg := i18n.T(lang, key, s.comeBack(lang, sess.plain))
+	if quit := recordOf(sess.Context()).quitter(); quit != nil {
+		// The wizard restores the terminal, then leaves msg on it.
+		quit(msg)
+		select {
+		case <-sess.Context().Done():
+		case <-done:
+		case <-time.After(time.Second):
+		}
+		_ = conn.Close()
+		return
+	}
+	s.sayThenClose(sess, conn, msg)
 }
 
 // sayThenClose tells the user msg, then closes the connection — after at

@@ -435,3 +435,45 @@ func TestStaffKeyRemovedEndsItsSessions(t *testing.T) {
 		t.Fatal("a staff session outlived the file being made world-writable")
 	}
 }
+
+// One address holding every place with idle sessions does not keep others
+// out: when the server is full, a newcomer from another address takes the
+// place of the one idle longest, which is told why and how to come back
+// (a TUI, restored first), while that address's own newcomers stay out.
+func TestFullServerIdleSessionGivesWay(t *testing.T) {
+	const idle = 3 * time.Second // a session idle for idle/5 may give way
+	f := startServer(t, func(c *sshapp.Config) { c.MaxSessions, c.IdleTimeout = 2, idle })
+	title := i18n.StepTitle("en", flow.StepLogin)
+	var outs []*flowtest.Buffer
+	for range 2 {
+		conn, err := dialFrom("127.0.0.70", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, chans, reqs, err := gossh.NewClientConn(conn, f.addr, &gossh.ClientConfig{
+			User: "activate", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: waitLimit,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := gossh.NewClient(cc, chans, reqs)
+		t.Cleanup(func() { c.Close() })
+		_, _, out := openSession(t, c, "xterm-256color", map[string]string{"LANG": "en_US.UTF-8"})
+		waitOutput(t, "an idle session's first screen", out, func(s string) bool { return strings.Contains(s, title) })
+		outs = append(outs, out)
+	}
+	if err := reachStep1(f, "127.0.0.70"); err == nil {
+		t.Fatal("a third session from the address holding both places got in")
+	}
+	time.Sleep(idle/5 + 100*time.Millisecond) // the two sessions become idle enough to give way
+	if err := reachStep1(f, "127.0.0.2"); err != nil {
+		t.Fatalf("a user from another address was kept out by idle sessions: %v", err)
+	}
+	said, _, _ := strings.Cut(i18n.T("en", "ssh.evicted", ""), ",") // before the TUI wraps it
+	waitFor(t, "one idle session told it gave way", func() bool {
+		return strings.Contains(outs[0].String(), said) != strings.Contains(outs[1].String(), said)
+	})
+	if !strings.Contains(f.logs.String(), "closed for a newcomer") {
+		t.Errorf("no log line for the session that gave way:\n%s", f.logs.String())
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
+	"time"
 
 	"activated/flow/i18n"
 )
@@ -34,16 +36,84 @@ func asciiFold(s string) string {
 	).Replace(s)
 }
 
-// sessionSlots caps the sessions open at once on the whole server.
-type sessionSlots chan struct{}
+// sessionTable holds the sessions open on the whole server, at most max.
+// When it is full, a newcomer takes the place of a session that nobody
+// uses: the wizard session idle longest (at least evictIdle) of the
+// source holding the most sessions, when that source holds at least two
+// more than the newcomer's. One address cannot keep everyone else out
+// with idle sessions, and a lecture hall behind one address gives up only
+// sessions idle for minutes, only when the server is full. Staff sessions
+// (a dashboard, audit --follow) are never taken.
+type sessionTable struct {
+	mu        sync.Mutex
+	max       int
+	evictIdle time.Duration
+	n         int
+	bySource  map[string]map[*activeSession]struct{}
+}
 
-func (s sessionSlots) acquire() bool {
-	select {
-	case s <- struct{}{}:
-		return true
-	default:
-		return false
+func newSessionTable(max int, evictIdle time.Duration) *sessionTable {
+	return &sessionTable{max: max, evictIdle: evictIdle, bySource: map[string]map[*activeSession]struct{}{}}
+}
+
+// acquire takes a place for a, or reports false: the server is full and
+// no session gives up its place. A session that gives it up is told
+// through its evicted channel.
+func (t *sessionTable) acquire(a *activeSession) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n >= t.max {
+		v := t.victim(a.source)
+		if v == nil {
+			return false
+		}
+		t.drop(v)
+		close(v.evicted)
+	}
+	m := t.bySource[a.source]
+	if m == nil {
+		m = map[*activeSession]struct{}{}
+		t.bySource[a.source] = m
+	}
+	m[a] = struct{}{}
+	t.n++
+	return true
+}
+
+// release gives a's place back, unless it gave it up already.
+func (t *sessionTable) release(a *activeSession) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.bySource[a.source][a]; ok {
+		t.drop(a)
 	}
 }
 
-func (s sessionSlots) release() { <-s }
+func (t *sessionTable) drop(a *activeSession) {
+	m := t.bySource[a.source]
+	delete(m, a)
+	if len(m) == 0 {
+		delete(t.bySource, a.source)
+	}
+	t.n--
+}
+
+// victim is the session a newcomer from source takes the place of, or nil.
+func (t *sessionTable) victim(source string) *activeSession {
+	var top string
+	for src, m := range t.bySource {
+		if src != source && len(m) > len(t.bySource[top]) {
+			top = src
+		}
+	}
+	if top == "" || len(t.bySource[top]) < len(t.bySource[source])+2 {
+		return nil
+	}
+	var v *activeSession
+	for a := range t.bySource[top] {
+		if a.evictable && a.idle() >= t.evictIdle && (v == nil || a.idle() > v.idle()) {
+			v = a
+		}
+	}
+	return v
+}

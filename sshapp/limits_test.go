@@ -10,18 +10,80 @@ import (
 	"activated/flow"
 )
 
-func TestSessionSlots(t *testing.T) {
-	s := make(sessionSlots, 2)
-	if !s.acquire() || !s.acquire() {
-		t.Fatal("could not take two slots of two")
+// session is a wizard session (or a staff one) from src, idle for idle.
+func session(src string, idle time.Duration, staff bool) *activeSession {
+	a := &activeSession{source: src, evictable: !staff, evicted: make(chan struct{})}
+	a.last.Store(time.Now().Add(-idle).UnixNano())
+	return a
+}
+
+func evicted(a *activeSession) bool {
+	select {
+	case <-a.evicted:
+		return true
+	default:
+		return false
 	}
-	if s.acquire() {
-		t.Fatal("took a third slot of two")
-	}
-	s.release()
-	if !s.acquire() {
-		t.Fatal("a released slot was not reusable")
-	}
+}
+
+func TestSessionTable(t *testing.T) {
+	const minute = time.Minute
+	t.Run("a released place is reusable", func(t *testing.T) {
+		tb := newSessionTable(2, minute)
+		a, b := session("A", 0, false), session("B", 0, false)
+		if !tb.acquire(a) || !tb.acquire(b) {
+			t.Fatal("could not take two places of two")
+		}
+		if tb.acquire(session("C", 0, false)) {
+			t.Fatal("took a third place of two, no session idle")
+		}
+		tb.release(a)
+		if !tb.acquire(session("C", 0, false)) {
+			t.Fatal("a released place was not reusable")
+		}
+	})
+	t.Run("the longest idle of the biggest source gives its place", func(t *testing.T) {
+		tb := newSessionTable(4, minute)
+		a1, a2, a3 := session("A", 2*minute, false), session("A", 5*minute, false), session("A", 0, false)
+		b := session("B", 9*minute, false)
+		for _, s := range []*activeSession{a1, a2, a3, b} {
+			if !tb.acquire(s) {
+				t.Fatal("place refused below the cap")
+			}
+		}
+		c := session("C", 0, false)
+		if !tb.acquire(c) {
+			t.Fatal("newcomer refused while A holds three sessions, two idle")
+		}
+		if !evicted(a2) || evicted(a1) || evicted(a3) || evicted(b) {
+			t.Fatalf("evicted: a1 %v a2 %v a3 %v b %v; want a2 only (A's longest idle)", evicted(a1), evicted(a2), evicted(a3), evicted(b))
+		}
+		tb.release(a2) // its session ends later: the place is not given back twice
+		if tb.acquire(session("D", 0, false)) && !evicted(a1) {
+			t.Fatal("a place was counted twice")
+		}
+	})
+	t.Run("no place taken from sessions in use, from staff, or from a source no bigger", func(t *testing.T) {
+		for name, held := range map[string][]*activeSession{
+			"in use":         {session("A", 30*time.Second, false), session("A", 0, false), session("A", 10*time.Second, false)},
+			"staff":          {session("A", 9*minute, true), session("A", 9*minute, true), session("A", 9*minute, true)},
+			"newcomer's own": {session("C", 9*minute, false), session("C", 9*minute, false), session("C", 9*minute, false)},
+			"one more only":  {session("A", 9*minute, false), session("A", 9*minute, false), session("C", 9*minute, false)},
+		} {
+			tb := newSessionTable(3, minute)
+			for _, s := range held {
+				tb.acquire(s)
+			}
+			if tb.acquire(session("C", 0, false)) {
+				t.Errorf("%s: a newcomer from C took a place", name)
+			}
+			for _, s := range held {
+				if evicted(s) {
+					t.Errorf("%s: a session was told it gave its place", name)
+				}
+			}
+		}
+	})
 }
 
 // testDoor is a door with a settable clock.

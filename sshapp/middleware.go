@@ -32,12 +32,15 @@ func (s *Server) middleware() []wish.Middleware {
 		// 4. Route: unknown usernames get the explanation; "staff" has its key
 		//    checked again and goes to the staff handler; wizards go on.
 		s.routeMiddleware,
-		// 3. Alive: everything below reads and writes through a session that
-		//    records its activity; keepalives close the connection of a
-		//    vanished client, and a session idle too long is closed.
-		s.aliveMiddleware,
-		// 2. Capacity: past MaxSessions, a short message and close.
+		// 3. Capacity: past MaxSessions, the session idle longest of the
+		//    address holding the most gives way (sessionTable), or a short
+		//    message and close.
 		s.capacityMiddleware,
+		// 2. Alive: everything below reads and writes through a session that
+		//    records its activity; keepalives close the connection of a
+		//    vanished client, and a session idle too long, or giving way to
+		//    a newcomer, is closed.
+		s.aliveMiddleware,
 		// 1. Log: records the session's outcome and recovers a panic, so
 		//    everything below it is covered.
 		s.logMiddleware,
@@ -114,13 +117,16 @@ func (s *Server) logMiddleware(next ssh.Handler) ssh.Handler {
 
 func (s *Server) capacityMiddleware(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
-		if !s.slots.acquire() {
-			recordOf(sess.Context()).setOutcome("server-full")
+		a := sess.(*activeSession) // aliveMiddleware runs first
+		rec := recordOf(sess.Context())
+		a.source, a.evictable = rec.source, parseUser(sess.User()).kind != userStaff
+		if !s.slots.acquire(a) {
+			rec.setOutcome("server-full")
 			s.log.Warn("ssh session refused: max sessions reached", "max", s.cfg.MaxSessions)
 			fail(sess, s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.busy") }))
 			return
 		}
-		defer s.slots.release()
+		defer s.slots.release(a)
 		next(sess)
 	}
 }

@@ -126,7 +126,7 @@ type Server struct {
 	log   *slog.Logger
 	keys  *staffKeys
 	door  *door
-	slots sessionSlots
+	slots *sessionTable
 	texts plain.Texts // the charter as plain text, for every plain session
 	srv   *ssh.Server
 	open  openConns
@@ -176,7 +176,7 @@ func New(cfg Config, svc *flow.Service, staff StaffHandler) (*Server, error) {
 		cfg: cfg, svc: svc, staff: staff, log: cfg.Log,
 		keys:     newStaffKeys(cfg.StaffKeysFile, cfg.Log),
 		door:     newDoor(cfg.MaxStartups, cfg.MaxStartupsPerSource),
-		slots:    make(sessionSlots, cfg.MaxSessions),
+		slots:    newSessionTable(cfg.MaxSessions, cfg.IdleTimeout/5),
 		stopping: make(chan struct{}),
 	}
 	s.stopCtx, s.stopNow = context.WithCancel(context.Background())

@@ -119,6 +119,7 @@ var en = map[string]string{
 	"ssh.keyremoved":   "Your key was removed from the staff keys, or the file is no longer safe: session ended.",
 	"ssh.staffkey":     "Staff access needs a key listed in the server's staff keys file (and that file must be writable by its owner only). Yours is not accepted.",
 	"ssh.denied":       "Permission denied.",
+	"ssh.evicted":      "The server is full, and this session had been idle for minutes: it was closed to let someone else in; nothing is lost. Reconnect with the code from your mail: %s",
 	"ssh.idle":         "Session closed after a long time without activity; nothing is lost. Reconnect with the code from your mail: %s",
 
 	"err.ratelimit":          "Too many attempts. Try again in %s.",

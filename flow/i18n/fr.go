@@ -119,6 +119,7 @@ var fr = map[string]string{
 	"ssh.keyremoved":   "Votre clé a été retirée des clés du personnel, ou le fichier n'est plus sûr : session terminée.",
 	"ssh.staffkey":     "L'accès du personnel demande une clé inscrite dans le fichier des clés du personnel du serveur (modifiable par son seul propriétaire). La vôtre n'est pas acceptée.",
 	"ssh.denied":       "Accès refusé.",
+	"ssh.evicted":      "Le serveur est complet et cette session était inactive depuis plusieurs minutes : elle a été fermée pour laisser entrer quelqu'un d'autre ; rien n'est perdu. Reconnectez-vous avec le code reçu par mail : %s",
 	"ssh.idle":         "Session fermée après une longue inactivité ; rien n'est perdu. Reconnectez-vous avec le code reçu par mail : %s",
 
 	"err.ratelimit":          "Trop de tentatives. Réessayez dans %s.",
