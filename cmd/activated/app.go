@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -50,7 +51,12 @@ type options struct {
 	// etcdLeaseTTL is how long a dead node's dossier locks and mail
 	// claims outlive it; 0: the storage's default (10s).
 	etcdLeaseTTL time.Duration
+	// queueEvery is how often, on etcd, the outbox gauge is read again
+	// (other nodes change the outbox too); 0: defaultQueueEvery.
+	queueEvery time.Duration
 }
+
+const defaultQueueEvery = 15 * time.Second
 
 const defaultShutdownGrace = 10 * time.Second
 
@@ -247,6 +253,9 @@ func (a *app) run(ctx context.Context, ready func(net.Addr)) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.worker.Run(bg) })
 	wg.Go(func() { a.sweep(bg) })
+	if a.cfg.Storage.Backend == "etcd" { // bbolt tells each change (QueueChanged)
+		wg.Go(func() { a.followQueue(bg, cmp.Or(a.opts.queueEvery, defaultQueueEvery)) })
+	}
 	wg.Go(func() { a.notify.keepAlive(bg, func() bool { return a.db.Ping() == nil }) })
 	wg.Go(func() { // the dashboards follow the other nodes' writes too
 		for login := range a.db.Changes(bg) {
@@ -293,6 +302,23 @@ func (a *app) readiness() []metrics.Check {
 	return []metrics.Check{
 		{Name: "storage", Run: func(context.Context) error { return a.db.Ping() }},
 		{Name: "ldap", Run: a.dir.Ping},
+	}
+}
+
+// followQueue sets the outbox gauge from the outbox every period: on etcd
+// every node's mails are in it.
+func (a *app) followQueue(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := a.db.QueueLen(); err == nil {
+			a.metrics.SetQueued(n)
+		}
 	}
 }
 
