@@ -60,7 +60,7 @@ func New(svc *flow.Service, opts Options) (tea.Model, func()) {
 		m.step = flow.StepRecoveryCode
 		m.view = svc.View(flow.Dossier{}, flow.StepRecoveryCode)
 		m.code.SetValue(opts.Code)
-		m.code.Focus()
+		m.focusInputs(&m.code) // the login field is not on this screen
 		m.busy = true
 	}
 	return m, func() {

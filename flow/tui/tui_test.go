@@ -498,6 +498,23 @@ func TestWrongCode(t *testing.T) {
 	h.mustShow(s, i18n.T("en", "login.intro"))
 }
 
+// A code from the SSH username that does not open (mistyped, used, busy)
+// leaves the code field on screen: what the user types next goes into it,
+// not into the hidden login field, and Enter tries the typed code.
+func TestWrongCodeThenTypeTheRightOne(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.svc.Invite(context.Background(), "jdupont", false, flow.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	code := e.code(t, "jdupont", flow.MailInvitation)
+	h := e.start(t, Options{Code: "AAAA-BBBB-CCCC-DDDD"}, 80, 24)
+	h.waitStep(flow.StepRecoveryCode)
+	h.send(ctrlU)
+	h.tm.Type(code)
+	h.send(enter)
+	h.waitStep(flow.StepCharter)
+}
+
 func TestBusyThenRetry(t *testing.T) {
 	e := newEnv(t)
 	if _, err := e.svc.Invite(context.Background(), "jdupont", false, flow.Client{}); err != nil {
