@@ -135,7 +135,7 @@ var en = map[string]string{
 	"err.code.used":          "This code was already used. To get a new one: %s",
 	"err.code.superseded":    "This code was replaced by a newer one: use the latest mail, or: %s",
 	"err.code.revoked":       "IT staff cancelled this activation: only they can start it again. Contact them.",
-	"err.code.finished":      "This account is already active: there is nothing left to do.",
+	"err.code.finished":      "This account is already active. To choose a new password: %s, then type your login.",
 	"err.busy":               "This dossier is open in another session. Close it, then try again; if your connection dropped, it is released within a minute.",
 	"err.closed":             "This session was closed. IT staff cancelled this activation: only they can start it again. Contact them.",
 	"err.order":              "This step is not available yet.",

@@ -135,7 +135,7 @@ var fr = map[string]string{
 	"err.code.used":          "Ce code a déjà servi. Pour en recevoir un nouveau : %s",
 	"err.code.superseded":    "Ce code a été remplacé par un code plus récent : utilisez le dernier mail reçu, ou : %s",
 	"err.code.revoked":       "Le service informatique a annulé cette activation : lui seul peut la relancer. Contactez-le.",
-	"err.code.finished":      "Ce compte est déjà activé : il n'y a plus rien à faire.",
+	"err.code.finished":      "Ce compte est déjà activé. Pour choisir un nouveau mot de passe : %s, puis saisissez votre identifiant.",
 	"err.busy":               "Ce dossier est déjà ouvert dans une autre session. Fermez-la, puis réessayez ; si votre connexion a été coupée, il est libéré en moins d'une minute.",
 	"err.closed":             "Cette session a été fermée. Le service informatique a annulé cette activation : lui seul peut la relancer. Contactez-le.",
 	"err.order":              "Cette étape n'est pas encore accessible.",

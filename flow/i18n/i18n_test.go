@@ -52,6 +52,11 @@ func TestErrorSentences(t *testing.T) {
 		if s := Error(lang, flow.ErrCodeExpired, restart); !strings.Contains(s, restart) {
 			t.Errorf("%s: the expired-code sentence does not say how to get a new code: %q", lang, s)
 		}
+		// An old invitation typed again once the account is active: its
+		// owner may have come back for a new password, which step 1 gives.
+		if s := Error(lang, flow.ErrCodeFinished, restart); !strings.Contains(s, restart) {
+			t.Errorf("%s: the finished-code sentence does not say how to get a new password: %q", lang, s)
+		}
 		if s := Error(lang, errors.New("ldap: 10.0.0.1 secret"), restart); strings.Contains(s, "10.0.0.1") {
 			t.Errorf("%s: an internal error leaks its details: %q", lang, s)
 		}
