@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"sync"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
@@ -12,7 +13,8 @@ import (
 )
 
 // Screen draws a model on its terminal itself, at once after each update
-// that changes what the model shows, and never otherwise.
+// that changes what the model shows (keys faster than a person types:
+// once per drawGap), and never otherwise.
 //
 // bubbletea v2.1.1's own renderer writes the view only at its next frame
 // tick (60 per second by default: the first screen waits up to 16 ms), and
@@ -42,6 +44,9 @@ type Screen struct {
 	told       bool      // a window size came since the start
 	closed     bool
 	profile    colorprofile.Profile
+	now        func() time.Time
+	drawn      time.Time // when a view was last built
+	pending    bool      // a drawMsg is on its way
 }
 
 // The wizard is laid out in at most MaxWidth×MaxHeight cells, at the top
@@ -59,11 +64,22 @@ func clampWindow(w, h int) (int, int) {
 	return min(max(w, 1), MaxWidth), min(max(h, 1), MaxHeight)
 }
 
+// drawGap is the least time between two views built for keys: a person
+// types slower, a paste without bracketed paste (or a client streaming
+// keys) comes faster, and a view per key cost about 100 µs, so that a
+// few kilobytes a second of keys kept a core busy. A key within drawGap
+// of the last view is drawn at the end of the gap, with whatever came
+// meanwhile.
+const drawGap = 15 * time.Millisecond
+
+// drawMsg draws what the keys of the last drawGap changed.
+type drawMsg struct{}
+
 // NewScreen draws m on out, a terminal of width×height cells whose
 // environment is env (TERM, COLORTERM: the colour profile until the
 // program reports one).
 func NewScreen(m tea.Model, out io.Writer, env []string, width, height int) *Screen {
-	s := &Screen{model: m, out: out, profile: colorprofile.Env(env)}
+	s := &Screen{model: m, out: out, profile: colorprofile.Env(env), now: time.Now}
 	s.w, s.h = clampWindow(width, height)
 	s.scr = uv.NewTerminalRenderer(&s.buf, env)
 	s.scr.SetColorProfile(s.profile)
@@ -101,6 +117,10 @@ func (s *Screen) Init() tea.Cmd {
 func (s *Screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	changed := true
 	switch m := msg.(type) {
+	case drawMsg:
+		s.pending = false
+		s.draw()
+		return s, nil
 	case tea.WindowSizeMsg:
 		m.Width, m.Height = clampWindow(m.Width, m.Height)
 		msg = m // the model lays out in the part drawn
@@ -112,9 +132,19 @@ func (s *Screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	}
 	m, cmd := s.model.Update(msg)
 	s.model = m
-	if changed {
-		s.draw()
+	if !changed {
+		return s, cmd
 	}
+	if _, key := msg.(tea.KeyPressMsg); key {
+		if wait := drawGap - s.now().Sub(s.drawn); wait > 0 {
+			if !s.pending {
+				s.pending = true
+				cmd = tea.Batch(cmd, tea.Tick(wait, func(time.Time) tea.Msg { return drawMsg{} }))
+			}
+			return s, cmd
+		}
+	}
+	s.draw()
 	return s, cmd
 }
 
@@ -185,6 +215,7 @@ func cursorStyle(c *tea.Cursor) int {
 var frames = sync.Pool{New: func() any { b := uv.NewScreenBuffer(0, 0); return &b }}
 
 func (s *Screen) draw() {
+	s.drawn = s.now()
 	v := s.model.View()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
@@ -240,4 +241,60 @@ func TestHugeWindowDrawsInBoundedCells(t *testing.T) {
 		t.Errorf("a 500×200 session keeps %d KB, want under 2 MB", per>>10)
 	}
 	runtime.KeepAlive(kept)
+}
+
+// typist shows every key it was sent, in a line, and counts its views.
+type typist struct {
+	lines
+	n int
+}
+
+func (m *typist) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if k, ok := msg.(tea.KeyPressMsg); ok {
+		if len(m.text) == 0 {
+			m.text = []string{""}
+		}
+		m.text[0] += k.Text
+		return m, nil
+	}
+	m.lines.Update(msg)
+	return m, nil
+}
+func (m *typist) View() tea.View { m.n++; return m.lines.View() }
+
+// Keys that come faster than a person types (a paste from a terminal
+// without bracketed paste, a client streaming keys) build one view per
+// drawGap, not one per key: a view costs about 100 µs, so a view per key
+// let one client keep a core busy with a few kilobytes a second. A key
+// after a pause is drawn at once.
+func TestScreenDrawsAKeyBurstOnce(t *testing.T) {
+	m := &typist{}
+	s, term, _ := screenOn(m, 40, 10)
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	s.Init()
+	built := m.n
+	var later []tea.Cmd
+	for range 1000 {
+		if _, cmd := s.Update(tea.KeyPressMsg{Code: 'a', Text: "a"}); cmd != nil {
+			later = append(later, cmd)
+		}
+	}
+	if m.n-built > 1 {
+		t.Fatalf("1000 keys at once built %d views", m.n-built)
+	}
+	if len(later) != 1 {
+		t.Fatalf("%d draws scheduled for the burst, want 1", len(later))
+	}
+	now = now.Add(drawGap)
+	s.Update(drawMsg{}) // what the scheduled command sends
+	if got := term.String(); !strings.Contains(got, strings.Repeat("a", 40)) {
+		t.Fatalf("after the burst the screen shows:\n%s", got)
+	}
+	// A key after a pause, as a person types, is drawn at once.
+	now = now.Add(time.Second)
+	built = m.n
+	if _, cmd := s.Update(tea.KeyPressMsg{Code: 'b', Text: "b"}); cmd != nil || m.n != built+1 {
+		t.Errorf("a typed key: %d views built, command %v", m.n-built, cmd != nil)
+	}
 }
