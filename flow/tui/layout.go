@@ -391,11 +391,45 @@ func renderCharter(md []byte, w int) string {
 // cleanMarkdown sanitizes the charter line by line (it is a file the
 // operator controls, still nothing in it may drive the terminal).
 func cleanMarkdown(md []byte) string {
-	ls := strings.Split(strings.ReplaceAll(string(md), "\r\n", "\n"), "\n")
+	ls := joinListItems(strings.Split(strings.ReplaceAll(string(md), "\r\n", "\n"), "\n"))
 	for i, l := range ls {
 		ls[i] = sanitize.Text(strings.ReplaceAll(l, "\t", "    "))
 	}
 	return strings.Join(ls, "\n")
+}
+
+var (
+	mdListItem = regexp.MustCompile(`^\s*([-*+]|\d{1,9}[.)])\s+\S`)
+	mdFence    = regexp.MustCompile("^\\s{0,3}(```|~~~)")
+	mdBlock    = regexp.MustCompile(`^\s{0,3}([#>]|([-*_])(\s*[-*_]){2,}\s*$)`)
+)
+
+// joinListItems puts each list item's text on one line: glamour renders
+// the soft line breaks of a list item as line breaks (its paragraphs'
+// it joins), so an item written over two lines of the file came out
+// ragged, cut where the file was and again at the window's width. Hard
+// breaks (two spaces or a backslash at the end) and code stay.
+func joinListItems(ls []string) []string {
+	out := ls[:0:0]
+	item, fenced := false, false
+	for _, l := range ls {
+		switch {
+		case mdFence.MatchString(l):
+			fenced, item = !fenced, false
+		case fenced || strings.TrimSpace(l) == "" || mdBlock.MatchString(l):
+			item = false
+		case mdListItem.MatchString(l):
+			item = true
+		case item && len(out) > 0:
+			prev := out[len(out)-1]
+			if !strings.HasSuffix(prev, "  ") && !strings.HasSuffix(prev, "\\") {
+				out[len(out)-1] = strings.TrimRight(prev, " ") + " " + strings.TrimSpace(l)
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 func charterStyle() gansi.StyleConfig {

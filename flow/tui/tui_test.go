@@ -737,3 +737,20 @@ func TestQuitKeepsCommandWhole(t *testing.T) {
 	}
 	checkFits(t, s)
 }
+
+// A list item written over several lines of the file flows as one
+// paragraph at the window's width (glamour keeps its soft breaks as line
+// breaks: at 44 columns the demo charter's items came out ragged).
+func TestCharterListItemsFlow(t *testing.T) {
+	md := "- Never give your password to anyone,\n  not even IT staff.\n\n1. **Use.** Resources are for\n   teaching and research.\n\n```\nkeep\nthese\n```\n"
+	var ls []string
+	for _, l := range strings.Split(ansi.Strip(renderCharter([]byte(md), 60)), "\n") {
+		ls = append(ls, strings.TrimSpace(l))
+	}
+	out := strings.Join(ls, "\n")
+	for _, want := range []string{"anyone, not even IT staff.", "Resources are for teaching and research.", "keep\nthese"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the charter:\n%s", want, out)
+		}
+	}
+}
