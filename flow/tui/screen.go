@@ -68,8 +68,8 @@ func clampWindow(w, h int) (int, int) {
 // types slower, a paste without bracketed paste (or a client streaming
 // keys) comes faster, and a view per key cost about 100 µs, so that a
 // few kilobytes a second of keys kept a core busy. A key within drawGap
-// of the last view is drawn at the end of the gap, with whatever came
-// meanwhile.
+// of the last view that starts nothing is drawn at the end of the gap,
+// with whatever came meanwhile.
 const drawGap = 15 * time.Millisecond
 
 // drawMsg draws what the keys of the last drawGap changed.
@@ -135,7 +135,9 @@ func (s *Screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if !changed {
 		return s, cmd
 	}
-	if _, key := msg.(tea.KeyPressMsg); key {
+	// A key that started something (an operation, the end) is drawn at
+	// once: the program may be over before the gap is.
+	if _, key := msg.(tea.KeyPressMsg); key && cmd == nil {
 		if wait := drawGap - s.now().Sub(s.drawn); wait > 0 {
 			if !s.pending {
 				s.pending = true

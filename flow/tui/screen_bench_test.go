@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"strings"
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
@@ -34,3 +35,22 @@ func BenchmarkFirstFrame(b *testing.B) {
 type writes struct{ n int }
 
 func (w *writes) Write(p []byte) (int, error) { w.n++; return len(p), nil }
+
+// BenchmarkKeyIntoFullField is a key typed into the password field once
+// it holds its 1,024 characters: a paste from a terminal without
+// bracketed paste keeps sending them.
+//
+//	go test -run XXX -bench KeyIntoFullField ./flow/tui/
+func BenchmarkKeyIntoFullField(b *testing.B) {
+	e := newEnv(b)
+	m, cleanup := New(e.svc, Options{Client: flow.Client{Remote: "192.0.2.1:1234", Actor: "user", Lang: "en"}})
+	defer cleanup()
+	w := m.(*model)
+	w.focusInputs(&w.pw)
+	w.pw.SetValue(strings.Repeat("a", w.pw.CharLimit))
+	w.fit() // the field at the width of an 80-column window
+	key := tea.KeyPressMsg{Code: 'a', Text: "a"}
+	for b.Loop() {
+		w.input(key)
+	}
+}

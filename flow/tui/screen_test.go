@@ -254,6 +254,10 @@ func (m *typist) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if len(m.text) == 0 {
 			m.text = []string{""}
 		}
+		if k.Text == "q" { // the last screen, left on the terminal
+			m.final = "bye"
+			return m, tea.Quit
+		}
 		m.text[0] += k.Text
 		return m, nil
 	}
@@ -296,5 +300,11 @@ func TestScreenDrawsAKeyBurstOnce(t *testing.T) {
 	built = m.n
 	if _, cmd := s.Update(tea.KeyPressMsg{Code: 'b', Text: "b"}); cmd != nil || m.n != built+1 {
 		t.Errorf("a typed key: %d views built, command %v", m.n-built, cmd != nil)
+	}
+	// A key that starts something (here the end) is drawn at once even
+	// within the gap: the program may be over before the gap is.
+	s.Update(tea.KeyPressMsg{Code: 'q', Text: "q"})
+	if got := term.String(); !strings.Contains(got, "bye") {
+		t.Errorf("the last screen is not drawn at once:\n%s", got)
 	}
 }

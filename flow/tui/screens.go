@@ -3,6 +3,7 @@ package tui
 import (
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -114,6 +115,12 @@ func (m *model) input(msg tea.Msg) tea.Cmd {
 		return nil
 	}
 	before := in.Value()
+	if k, ok := msg.(tea.KeyPressMsg); ok && k.Text != "" && utf8.RuneCountInString(before) >= in.CharLimit {
+		// A full field takes no more: skip its update, which walks the
+		// whole value (110 µs a key for a full password field, under a
+		// paste from a terminal without bracketed paste).
+		return nil
+	}
 	var cmd tea.Cmd
 	*in, cmd = in.Update(msg)
 	if in.Value() != before {
