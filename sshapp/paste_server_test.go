@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"activated/flow"
 	"activated/flow/i18n"
@@ -59,4 +60,38 @@ func TestManyParametersDoNotCrashTheServer(t *testing.T) {
 	waitOutput(t, "the login typed after the sequences", out, func(o string) bool { return strings.Contains(cursor.Replace(o), "zzlogin") })
 	c2 := f.mustDial(t, "activate")
 	c2.Close()
+}
+
+// Keys streamed faster than anyone types (a non-bracketed 1 MB paste, a
+// script) are passed on up to a burst and a rate, the rest dropped and
+// logged: each key passed on costs the server microseconds, and such a
+// stream kept a core busy for seconds. The session still answers after.
+func TestKeyStreamMetered(t *testing.T) {
+	f := startServer(t, nil)
+	c := f.mustDial(t, "activate")
+	defer c.Close()
+	s, in, out := openSession(t, c, "xterm", map[string]string{"LANG": "en_US.UTF-8"})
+	waitOutput(t, "the first screen", out, func(o string) bool { return strings.Contains(o, i18n.StepTitle("en", flow.StepLogin)) })
+	chunk := bytes.Repeat([]byte("a\x7f"), 32<<10) // a key and its deletion: the field stays empty
+	for range 16 {                                 // 1 MB
+		if _, err := in.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended := make(chan struct{})
+	go func() { s.Wait(); close(ended) }()
+	// Ctrl+C, until the session has read through the stream to it (a
+	// Ctrl+C read along with the stream's last bytes is dropped with them).
+	for quit := time.Tick(100 * time.Millisecond); ; {
+		select {
+		case <-ended:
+		case <-quit:
+			io.WriteString(in, "\x03")
+			continue
+		case <-time.After(waitLimit):
+			t.Fatal("the session did not end on Ctrl+C after the stream")
+		}
+		break
+	}
+	waitOutput(t, "the log of dropped keys", f.logs, func(o string) bool { return strings.Contains(o, "keys dropped") })
 }

@@ -58,6 +58,7 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 		var (
 			cleanup func()
 			screen  *tui.Screen
+			input   *metered
 			unhook  = func() bool { return false }
 		)
 		defer func() {
@@ -89,8 +90,10 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 			screen = tui.NewScreen(m, sess, append(sess.Environ(), "TERM="+pty.Term), pty.Window.Width, pty.Window.Height)
 			// No signal handler: the server's SIGTERM is the server's, not
 			// every session's (and it costs a goroutine per session).
-			// The input last: a paste is cut to maxPaste (see pasteCap).
-			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler(), tea.WithInput(newPasteCap(typedInput(sess, sess.Environ()))))...)
+			// The input last: a paste is cut to maxPaste (see pasteCap),
+			// keys past a burst beyond inputRate are dropped (see metered).
+			input = newMetered(newPasteCap(typedInput(sess, sess.Environ())))
+			opts := append(bm.MakeOptions(sess), append(screen.Options(), tea.WithoutSignalHandler(), tea.WithInput(input))...)
 			p := tea.NewProgram(screen, append(opts, tea.WithContext(sess.Context()))...)
 			// Idle: the wizard restores the terminal, then leaves the sentence.
 			recordOf(sess.Context()).setQuit(func(msg string) { p.Send(tui.Quit(msg)) })
@@ -102,6 +105,11 @@ func (s *Server) tuiMiddleware(next ssh.Handler) ssh.Handler {
 		unhook()
 		if screen != nil {
 			screen.Close()
+		}
+		if input != nil {
+			if n := input.dropped.Load(); n > 0 {
+				s.log.Warn("ssh session keys dropped: more than anyone types", "remote", recordOf(sess.Context()).remote, "bytes", n)
+			}
 		}
 		s.stopped(sess, false)
 	}
