@@ -126,7 +126,8 @@ func TestCodeTypedAsLogin(t *testing.T) {
 	svc, err := flow.New(e.cfg, e.db, dir, e.clock, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	must(t, err)
 	e.dir.SetDown(true)
-	for _, typed := range []string{code, strings.ToLower(code), norm, strings.ToLower(norm), "fsfw-fk8x-zsm2-frkt", " FSFW FK8X ZSM2 FRKT "} {
+	for _, typed := range []string{code, strings.ToLower(code), norm, strings.ToLower(norm), "fsfw-fk8x-zsm2-frkt", " FSFW FK8X ZSM2 FRKT ",
+		"ssh -p 2222 " + code + "@activate.example.org", code + "@activate.example.org"} { // the mail's command, pasted
 		if err := svc.Begin(ctx, typed, user); !errors.Is(err, flow.ErrLoginIsCode) {
 			t.Errorf("Begin(%q) = %v, want ErrLoginIsCode", typed, err)
 		}

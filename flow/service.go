@@ -268,7 +268,7 @@ func (s *Service) Begin(ctx context.Context, login string, c Client) error {
 	if w := max(w1, w2); w > 0 {
 		return rateLimited(w)
 	}
-	if s.isCode(login) {
+	if s.isCode(CodeFromPaste(login)) { // a code, or the mail's command pasted
 		return ErrLoginIsCode
 	}
 	login = NormalizeLogin(login)
