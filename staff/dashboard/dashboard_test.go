@@ -390,3 +390,25 @@ func TestResetAsksFirst(t *testing.T) {
 		t.Errorf("reset of a pending account (%d mails):\n%s", len(w.mails("amartin")), s)
 	}
 }
+
+// A line too wide for the window is cut with "…", so that the helpdesk
+// never reads "anne@exam" or "192.0" as a whole address.
+func TestCutLinesEndWithEllipsis(t *testing.T) {
+	w := newWorld(t, anne)
+	m := newModel(t, w, 60, 40)
+	press(m, "enter")
+	lines := strings.Split(screen(t, m), "\n")
+	cut := 0
+	for i, full := range m.detailLines {
+		if i+1 >= len(lines) || ansi.StringWidth(full) <= 60 {
+			continue
+		}
+		cut++
+		if got := lines[i+1]; !strings.HasSuffix(got, "…") || ansi.StringWidth(got) > 60 {
+			t.Errorf("line cut without a mark: %q\n(whole: %q)", got, full)
+		}
+	}
+	if cut == 0 {
+		t.Fatalf("no line wider than 60 to check:\n%s", strings.Join(lines, "\n"))
+	}
+}

@@ -223,13 +223,14 @@ func (m *Model) help(items []string) []string {
 	return lines[:helpLines]
 }
 
-// fit cuts every line to the width and the whole to the height.
+// fit cuts every line to the width, marking a cut with "…" (a half
+// address must not pass for a whole one), and the whole to the height.
 func (m *Model) fit(lines []string) string {
 	if len(lines) > m.height {
 		lines = lines[:m.height]
 	}
 	for i, l := range lines {
-		lines[i] = ansi.Truncate(l, m.width, "")
+		lines[i] = ansi.Truncate(l, m.width, "…")
 	}
 	return strings.Join(lines, "\n")
 }
