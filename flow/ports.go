@@ -127,6 +127,8 @@ var (
 	ErrAddressCharacters = fmt.Errorf("%w: invisible or control characters", ErrInvalidAddress)
 	ErrRedirectLoop      = errors.New("mail address: the institution's own domain")
 	ErrInvalidLogin      = errors.New("login: invalid")
+	// ErrInvalidAffiliation: not an eduPerson/SUPANN affiliation value.
+	ErrInvalidAffiliation = errors.New("affiliation: not an eduPerson/SUPANN value")
 	// ErrLoginIsCode answers Begin when what was typed as a login is a
 	// code: it is neither looked up nor logged.
 	ErrLoginIsCode    = errors.New("login: this is a code, not a login")

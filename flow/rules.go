@@ -3,6 +3,7 @@ package flow
 import (
 	"crypto/rand"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -97,6 +98,23 @@ func ValidLogin(s string) bool {
 		}
 	}
 	return true
+}
+
+// Affiliations are the eduPersonAffiliation values an account created by
+// staff may have: eduPerson's vocabulary, then SUPANN 2021's additions.
+func Affiliations() []string {
+	return []string{"student", "faculty", "staff", "employee", "member", "affiliate", "alum", "library-walk-in",
+		"researcher", "retired", "emeritus", "teacher", "registered-reader"}
+}
+
+// CheckAffiliation returns s trimmed and in lower case when it is one of
+// Affiliations (or empty: none), else ErrInvalidAffiliation.
+func CheckAffiliation(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s != "" && !slices.Contains(Affiliations(), s) {
+		return "", ErrInvalidAffiliation
+	}
+	return s, nil
 }
 
 // NormalizeLogin trims and lower-cases a typed login.

@@ -193,6 +193,11 @@ func (s *Service) Create(ctx context.Context, n NewAccount, c Client) (Account, 
 		}
 		n.RecoveryMail = m
 	}
+	aff, err := CheckAffiliation(n.Affiliation)
+	if err != nil {
+		return Account{}, err
+	}
+	n.Affiliation = aff
 	a, err := s.dir.Create(ctx, n)
 	if err != nil {
 		return Account{}, err

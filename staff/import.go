@@ -47,8 +47,11 @@ var importCommand = command{
 given_name, surname, affiliation (optional, any order). With --create, a
 login the directory does not know is created as a pending account before
 it is invited, from the line's given_name, surname, recovery_mail (all
-three needed) and affiliation. Accounts the directory already has are
-invited as they are there: the file does not change them.
+three needed) and affiliation (empty, or one eduPerson/SUPANN value:
+student, faculty, staff, employee, member, affiliate, alum, library-walk-in,
+researcher, retired, emeritus, teacher, registered-reader). Accounts the
+directory already has are invited as they are there: the file does not
+change them.
 
 Importing the same file again sends nothing to logins whose invitation is
 still valid, nor to dossiers in progress, activated or revoked. Each line
@@ -334,4 +337,11 @@ func checkRecord(l *line, rec []string, cols map[string]int, want int) {
 			return
 		}
 	}
+	aff, err := flow.CheckAffiliation(l.account.Affiliation)
+	if err != nil {
+		l.Outcome, l.Detail = outInvalidData, fmt.Sprintf("affiliation: %q is not an eduPerson/SUPANN value (%s)",
+			l.account.Affiliation, strings.Join(flow.Affiliations(), ", "))
+		return
+	}
+	l.account.Affiliation = aff
 }

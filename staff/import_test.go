@@ -3,6 +3,7 @@ package staff_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -258,5 +259,36 @@ func TestImportDryRunMatchesRealRun(t *testing.T) {
 		if d := dry.Results[i]; d.Line != r.Line || d.Outcome != want {
 			t.Errorf("line %d %s: the dry run said %q, the real run did %q", r.Line, r.Login, d.Outcome, r.Outcome)
 		}
+	}
+}
+
+// An affiliation outside the eduPerson/SUPANN vocabulary is refused with
+// the values allowed, by the dry run and the real run alike, and nothing
+// reaches the directory; a known one in capitals is written in lower case.
+func TestImportRefusesUnknownAffiliation(t *testing.T) {
+	w := newWorld(t)
+	csv := "login,recovery_mail,given_name,surname,affiliation\n" +
+		"wiz,w@example.net,Wil,Zard,wizard\n" +
+		"stud,s@example.net,Stu,Dent,Student\n"
+	for _, args := range [][]string{{"import", "--create", "--dry-run"}, {"import", "--create"}} {
+		var r report
+		w.runJSON(&r, staff.ExitFailed, csv, args...)
+		if len(r.Results) != 2 || r.Results[0].Outcome != "invalid-field" || !strings.Contains(r.Results[0].Detail, `"wizard"`) ||
+			!strings.Contains(r.Results[0].Detail, "student, faculty, staff") {
+			t.Errorf("%v: %+v, want wizard refused as invalid-field naming the allowed values", args, r.Results)
+		}
+		if len(r.Results) == 2 && !strings.HasSuffix(r.Results[1].Outcome, "create") && r.Results[1].Outcome != "created" {
+			t.Errorf("%v: Student: %+v", args, r.Results[1])
+		}
+	}
+	if out, _ := w.svc.Invite(context.Background(), "wiz", false, flow.Client{}); out != flow.UnknownLogin {
+		t.Errorf("wiz: %s, want it never created", out)
+	}
+	if st, err := w.svc.Status("stud"); err != nil || strings.Join(st.Dossier.Affiliations, ",") != "student" {
+		t.Errorf("stud: %v %v, want affiliation student", st.Dossier.Affiliations, err)
+	}
+	if _, err := w.svc.Create(context.Background(), flow.NewAccount{Login: "wiz", GivenName: "W", Surname: "Z",
+		RecoveryMail: "w@example.net", Affiliation: "wizard"}, who.Client()); !errors.Is(err, flow.ErrInvalidAffiliation) {
+		t.Errorf("Create with affiliation wizard: %v, want ErrInvalidAffiliation", err)
 	}
 }
