@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"activated/flow"
 	"activated/internal/sanitize"
@@ -289,6 +290,9 @@ func columns(header []string) (map[string]int, error) {
 		for _, k := range knownColumns {
 			known = known || k == name
 		}
+		if !known && len(header) == 1 && strings.Contains(name, ";") {
+			return nil, fmt.Errorf("header: %q: the columns are separated by semicolons; separate them by commas (a spreadsheet's \"CSV UTF-8 (comma delimited)\")", sanitize.Text(name))
+		}
 		if !known {
 			return nil, fmt.Errorf("header: unknown column %q (known: %s)", sanitize.Text(name), strings.Join(knownColumns, ", "))
 		}
@@ -332,6 +336,10 @@ func checkRecord(l *line, rec []string, cols map[string]int, want int) {
 	for _, f := range []struct{ name, v string }{
 		{colGivenName, l.account.GivenName}, {colSurname, l.account.Surname}, {colAffiliation, l.account.Affiliation},
 	} {
+		if !utf8.ValidString(f.v) {
+			l.Outcome, l.Detail = outInvalidData, f.name+": not UTF-8 text (save the file as \"CSV UTF-8\")"
+			return
+		}
 		if len(f.v) > maxFieldLen || sanitize.Text(f.v) != f.v {
 			l.Outcome, l.Detail = outInvalidData, f.name+": too long, or control characters"
 			return

@@ -292,3 +292,18 @@ func TestImportRefusesUnknownAffiliation(t *testing.T) {
 		t.Errorf("Create with affiliation wizard: %v, want ErrInvalidAffiliation", err)
 	}
 }
+
+// The files a spreadsheet writes by default in France are told apart from
+// a bad field: Latin-1 text and semicolon separators get their own advice.
+func TestImportSaysWhatASpreadsheetGotWrong(t *testing.T) {
+	w := newStoreWorld(t)
+	var r report
+	w.runJSON(&r, staff.ExitFailed, "login,recovery_mail,given_name,surname,affiliation\nelodie,e@example.net,\xc9lodie,M\xfcller,student\n", "import", "--dry-run")
+	if len(r.Results) != 1 || r.Results[0].Outcome != "invalid-field" || !strings.Contains(r.Results[0].Detail, "UTF-8") {
+		t.Errorf("Latin-1 line: %+v, want invalid-field saying UTF-8", r.Results)
+	}
+	code, out, errs := w.run("login;recovery_mail;given_name\r\njdupont;j@example.net;Jean\r\n", "import")
+	if code != staff.ExitFailed || out != "" || !strings.Contains(errs, "semicolon") {
+		t.Errorf("semicolon header: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
