@@ -557,6 +557,8 @@ func TestInviteAndStaffOperations(t *testing.T) {
 	changes, stop := e.svc.Subscribe()
 	defer stop()
 	// Revoking ends the session and the codes.
+	e.clock.Set(time.Date(2026, 11, 26, 23, 59, 30, 0, paris))
+	revokedAt := e.clock.Now()
 	must(t, e.svc.Revoke("jdupont", staff))
 	select {
 	case <-x.Done():
@@ -579,6 +581,10 @@ func TestInviteAndStaffOperations(t *testing.T) {
 	must(t, err)
 	if len(list) != 1 || list[0].Dossier.Login != "jdupont" {
 		t.Errorf("revoked list: %+v", list)
+	}
+	// A revoke is a change: `list --since` the time of it shows the dossier.
+	if list, err := e.svc.List("", revokedAt); err != nil || len(list) != 1 || !list[0].Dossier.Updated.Equal(revokedAt) {
+		t.Errorf("list since the revoke: %+v %v, want jdupont updated at %s", list, err, revokedAt)
 	}
 	// A new invitation lifts the revocation.
 	if got, _ := e.svc.Invite(ctx, "jdupont", false, staff); got != flow.Invited {

@@ -228,6 +228,7 @@ func (s *Service) Revoke(login string, c Client) error {
 			return ErrAlreadyActivated
 		}
 		d.Revoked = s.clock.Now()
+		d.Updated = d.Revoked
 		forgetProgress(&d)
 		if err := s.endCodes(tx, login, CodeRevoked); err != nil {
 			return err
