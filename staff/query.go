@@ -110,10 +110,14 @@ func WriteSummary(w io.Writer, st flow.Status, loc *time.Location) error {
 	case !d.PasswordReset.IsZero():
 		reset = "new password set " + when(d.PasswordReset)
 	}
+	deadline := when(d.Deadline)
+	if st.State == flow.StateRevoked {
+		deadline = "none: codes revoked" // the revoke ended them before their deadline
+	}
 	t := newTable(w)
 	for _, kv := range [][2]string{
 		{"Login", d.Login}, {"Name", Name(d)}, {"State", state}, {"Step", StepText(st.Step)},
-		{"Deadline", when(d.Deadline)}, {"Recovery", strings.Join(d.RecoveryMails, ", ")},
+		{"Deadline", deadline}, {"Recovery", strings.Join(d.RecoveryMails, ", ")},
 		{"Mail", d.Mail}, {"Affiliation", strings.Join(d.Affiliations, ", ")},
 		{"Charter", charter}, {"Directory", directory}, {"Mailbox", mailbox},
 		{"Password", when(d.PasswordSet)}, {"Activated", when(d.Activated)}, {"Reset", reset}, {"Revoked", when(d.Revoked)},
@@ -276,7 +280,11 @@ example:
 				if s.Busy {
 					state += "*"
 				}
-				t2.row(s.Dossier.Login, Name(s.Dossier), state, StepText(s.Step), e.when(s.Dossier.Deadline), e.when(s.Dossier.Updated))
+				deadline := e.when(s.Dossier.Deadline)
+				if s.State == flow.StateRevoked {
+					deadline = "-" // its codes ended with the revoke
+				}
+				t2.row(s.Dossier.Login, Name(s.Dossier), state, StepText(s.Step), deadline, e.when(s.Dossier.Updated))
 			}
 			if err := t2.flush(); err != nil {
 				return err

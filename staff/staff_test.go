@@ -282,6 +282,15 @@ func TestResendAndRevoke(t *testing.T) {
 	if st.State != flow.StateRevoked {
 		t.Errorf("state after revoke: %s", st.State)
 	}
+	// The tables do not show the revoked codes' deadline as if one were
+	// still valid ("valid until tomorrow", says the technician).
+	deadline := staff.When(st.Dossier.Deadline, w.svc.Config().Location)
+	if _, out, _ := w.run("", "status", "amartin"); strings.Contains(out, deadline) || !hasRow(out, "Deadline none: codes revoked") {
+		t.Errorf("status of a revoked dossier shows its old deadline %s:\n%s", deadline, out)
+	}
+	if _, out, _ := w.run("", "list", "--state", "revoked"); strings.Contains(out, deadline) || !hasRow(out, "amartin") {
+		t.Errorf("list of a revoked dossier shows its old deadline %s:\n%s", deadline, out)
+	}
 	if code, _, errs := w.run("", "revoke", "cactive"); code != staff.ExitFailed || !strings.Contains(errs, "no dossier") {
 		t.Errorf("revoke without dossier: exit %d, stderr %q", code, errs)
 	}
