@@ -130,12 +130,16 @@ func WriteSummary(w io.Writer, st flow.Status, loc *time.Location) error {
 	return t.flush()
 }
 
-// WriteMails writes a dossier's mails with their delivery state (never
-// their codes).
+// WriteMails writes a dossier's mails with their delivery state, and for
+// one the relay refused, when it is tried again (never their codes).
 func WriteMails(w io.Writer, mails []flow.Mail, loc *time.Location) error {
 	t := newTable(w, "ID", "KIND", "TO", "STATE", "TRIES", "CREATED", "SENT", "ERROR")
 	for _, m := range mails {
-		t.row(fmt.Sprint(m.ID), string(m.Kind), m.To, string(m.State), fmt.Sprint(m.Attempts), When(m.Created, loc), When(m.Sent, loc), m.LastError)
+		sent := When(m.Sent, loc)
+		if m.State == flow.MailQueued && m.Attempts > 0 && !m.NextAttempt.IsZero() {
+			sent = "next try " + When(m.NextAttempt, loc) // the relay refused it: when it is tried again
+		}
+		t.row(fmt.Sprint(m.ID), string(m.Kind), m.To, string(m.State), fmt.Sprint(m.Attempts), When(m.Created, loc), sent, m.LastError)
 	}
 	return t.flush()
 }

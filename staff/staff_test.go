@@ -439,3 +439,20 @@ func TestCountsAgreeWithTheirNumber(t *testing.T) {
 		t.Errorf("import of one failing line: exit %d, stderr %q", code, errs)
 	}
 }
+
+// "I never got the mail": status says when a mail the relay refused is
+// tried again, not only that it waits.
+func TestStatusSaysWhenAMailIsRetried(t *testing.T) {
+	w := newWorld(t, pending)
+	w.run("", "invite", "amartin")
+	m := w.queued()["amartin"][0]
+	next := time.Now().Add(90 * time.Second)
+	if err := w.db.Retry(m.ID, next, "smtp 127.0.0.1:25: connection refused"); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ := w.run("", "status", "amartin")
+	want := "next try " + staff.When(next, w.svc.Config().Location)
+	if !strings.Contains(out, want) || !strings.Contains(out, "connection refused") {
+		t.Errorf("status lacks %q and the error:\n%s", want, out)
+	}
+}
