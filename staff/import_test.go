@@ -307,3 +307,12 @@ func TestImportSaysWhatASpreadsheetGotWrong(t *testing.T) {
 		t.Errorf("semicolon header: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
+
+// A file with its header and no line says so, not "0 lines: ".
+func TestImportHeaderOnly(t *testing.T) {
+	w := newStoreWorld(t)
+	code, out, errs := w.run("login,recovery_mail\r\n\r\n", "import", "--dry-run")
+	if code != 0 || errs != "" || !strings.Contains(out, "0 lines: nothing to import (only the header)") {
+		t.Errorf("header only: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

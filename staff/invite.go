@@ -125,7 +125,14 @@ func (e *env) report(results []result, what string, withLine bool) error {
 		if err := t.flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s: %s\n", plural(len(results), what), c.String())
+		summary := c.String()
+		switch {
+		case len(results) == 0 && withLine:
+			summary = "nothing to import (only the header)"
+		case len(results) == 0:
+			summary = "nothing to do"
+		}
+		fmt.Fprintf(e.stdout, "%s: %s\n", plural(len(results), what), summary)
 	}
 	return failure
 }
