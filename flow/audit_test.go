@@ -69,3 +69,25 @@ func TestStatusAndEventsOfOneLogin(t *testing.T) {
 		t.Errorf("Events(after %d, all, since) = %v, want %v", after, got, want)
 	}
 }
+
+// The audit says which redirect address was chosen, so that the helpdesk
+// sees a mistyped one corrected ("redirect=true" twice told nothing).
+func TestMailboxEventNamesTheRedirect(t *testing.T) {
+	e := newEnv(t)
+	x := openAt(t, e, "amartin", flow.StepMailbox)
+	defer x.Close()
+	must(t, x.ChooseMailbox("alex@elsewhre.example.com", true))
+	must(t, x.ChooseMailbox("alex@elsewhere.example.com", true))
+	st, err := e.svc.Status("amartin")
+	must(t, err)
+	var got []string
+	for _, ev := range st.Events {
+		if ev.Action == "mailbox" {
+			got = append(got, ev.Detail)
+		}
+	}
+	want := []string{"redirect=true keep_copy=true to=alex@elsewhre.example.com", "redirect=true keep_copy=true to=alex@elsewhere.example.com"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mailbox events %q, want %q", got, want)
+	}
+}

@@ -208,7 +208,11 @@ func (x *Session) ChooseMailbox(redirect string, keepCopy bool) error {
 		}
 	}
 	s := x.svc
-	return x.update("mailbox", fmt.Sprintf("redirect=%t keep_copy=%t", redirect != "", keepCopy), func(tx Tx, d *Dossier) error {
+	detail := fmt.Sprintf("redirect=%t keep_copy=%t", redirect != "", keepCopy)
+	if redirect != "" { // the helpdesk sees a mistyped address, and its correction
+		detail += " to=" + redirect
+	}
+	return x.update("mailbox", detail, func(tx Tx, d *Dossier) error {
 		if err := at(d, StepMailbox); err != nil {
 			return err
 		}
