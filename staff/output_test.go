@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"activated/flow"
@@ -172,5 +173,29 @@ func TestResendIsAuditedAsResend(t *testing.T) {
 	if n := len(doc.Events); n != 2 || doc.Events[0].Action != "invite" || doc.Events[1].Action != "resend" ||
 		doc.Events[1].Actor != actor || strings.Contains(doc.Events[1].Detail, "invited") {
 		t.Errorf("audit: %+v, want invite then resend", doc.Events)
+	}
+}
+
+// --since takes a local time of day too ("what happened since 14:30?"),
+// in the institution's time zone, as the tables print it but with a T
+// (a space would split the argument on its way through ssh).
+func TestParseSinceTakesALocalTime(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]time.Time{
+		"2026-12-01":                time.Date(2026, 12, 1, 0, 0, 0, 0, paris),
+		"2026-12-01T14:30":          time.Date(2026, 12, 1, 14, 30, 0, 0, paris),
+		"2026-12-01T14:30:15":       time.Date(2026, 12, 1, 14, 30, 15, 0, paris),
+		"2026-12-01T14:30:00Z":      time.Date(2026, 12, 1, 14, 30, 0, 0, time.UTC),
+		"2026-12-01T14:30:00+01:00": time.Date(2026, 12, 1, 14, 30, 0, 0, paris),
+	} {
+		if got, err := staff.ParseSince(in, paris); err != nil || !got.Equal(want) {
+			t.Errorf("ParseSince(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := staff.ParseSince("2026-12-01T25:00", paris); err == nil || !strings.Contains(err.Error(), "YYYY-MM-DDTHH:MM") {
+		t.Errorf("bad time: %v, want the accepted forms named", err)
 	}
 }

@@ -204,19 +204,22 @@ func parseState(s string) (flow.State, error) {
 	return "", usagef("--state: %q is not one of %s", s, strings.Join(names, ", "))
 }
 
-// ParseSince reads a --since value: YYYY-MM-DD (start of that day in loc)
-// or an RFC 3339 time.
+// ParseSince reads a --since value: YYYY-MM-DD (start of that day in loc),
+// YYYY-MM-DDTHH:MM[:SS] (a time in loc: "since 14:30 today") or an RFC
+// 3339 time.
 func ParseSince(s string, loc *time.Location) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
-		return t, nil
+	for _, layout := range []string{time.DateOnly, "2006-01-02T15:04", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, usagef("--since: %q is neither YYYY-MM-DD nor an RFC 3339 time", s)
+	return time.Time{}, usagef("--since: %q is none of YYYY-MM-DD, YYYY-MM-DDTHH:MM (institution time) or RFC 3339", s)
 }
 
 // listItem is one dossier in list --json.
@@ -238,8 +241,8 @@ var listCommand = command{
 	name: "list", args: "[--state STATE] [--since DATE]",
 	summary: "list the dossiers, by login",
 	help: `STATE is pending, in-progress, activated, expired or revoked. DATE is
-YYYY-MM-DD (institution time) or RFC 3339; only dossiers changed since
-then are listed.
+YYYY-MM-DD or YYYY-MM-DDTHH:MM (institution time), or RFC 3339; only
+dossiers changed since then are listed.
 
 example:
   ssh staff@activate.example.org list --state in-progress
@@ -309,7 +312,7 @@ example:
   ssh staff@activate.example.org audit --login jdupont
   ssh staff@activate.example.org audit --since 2026-11-24 --follow`,
 	flags: func(fs *flag.FlagSet) func(*env, []string) error {
-		since := fs.String("since", "", "only events since `DATE` (YYYY-MM-DD or RFC 3339)")
+		since := fs.String("since", "", "only events since `DATE` (YYYY-MM-DD, YYYY-MM-DDTHH:MM or RFC 3339)")
 		login := fs.String("login", "", "only events about `LOGIN`")
 		follow := fs.Bool("follow", false, "keep printing new events until the connection ends")
 		return func(e *env, args []string) error {
