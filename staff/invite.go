@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"activated/flow"
 )
@@ -74,8 +75,21 @@ func (e *env) inviteOne(login string, renew bool) (result, error) {
 		r.Outcome, r.Detail = outError, oneLine(err)
 		return r, err
 	}
-	r.Outcome, r.Detail = string(out), e.detail(string(out))
+	r.Outcome, r.Detail = string(out), e.sentDetail(r.Login, string(out))
 	return r, nil
+}
+
+// sentDetail is detail, saying for a new invitation the addresses it went
+// to: the directory's, which the technician on the phone reads back.
+func (e *env) sentDetail(login, outcome string) string {
+	d := e.detail(outcome)
+	if outcome != string(flow.Invited) {
+		return d
+	}
+	if st, err := e.svc.Status(login); err == nil && len(st.Dossier.RecoveryMails) > 0 {
+		d = strings.Replace(d, "invitation queued", "invitation queued to "+strings.Join(st.Dossier.RecoveryMails, ", "), 1)
+	}
+	return d
 }
 
 // report is a batch's outcomes, as --json prints them.
@@ -211,7 +225,8 @@ example:
 			} else if err != nil {
 				return fmt.Errorf("resend %s: %w", login, err)
 			}
-			r := result{Login: login, Outcome: string(out), Detail: e.detail(string(out))}
+			r := result{Login: login, Outcome: string(out)}
+			r.Detail = e.sentDetail(r.Login, r.Outcome)
 			return e.report([]result{r}, "login", false)
 		}
 	},

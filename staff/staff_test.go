@@ -456,3 +456,16 @@ func TestStatusSaysWhenAMailIsRetried(t *testing.T) {
 		t.Errorf("status lacks %q and the error:\n%s", want, out)
 	}
 }
+
+// "Where did you send it?": invite and resend say the address the new code
+// goes to (the directory's, which may hold a typo), not only that it left.
+func TestInviteAndResendSayWhereTheCodeGoes(t *testing.T) {
+	w := newWorld(t, pending)
+	for _, cmd := range []string{"invite", "resend"} {
+		var r report
+		w.runJSON(&r, 0, "", cmd, "amartin")
+		if len(r.Results) != 1 || r.Results[0].Outcome != "invited" || !strings.Contains(r.Results[0].Detail, "to anne.martin@example.net") {
+			t.Errorf("%s: %+v, want the recovery address in the detail", cmd, r.Results)
+		}
+	}
+}
