@@ -1,6 +1,7 @@
 package flow_test
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -89,5 +90,52 @@ func TestMailboxEventNamesTheRedirect(t *testing.T) {
 	want := []string{"redirect=true keep_copy=true to=alex@elsewhre.example.com", "redirect=true keep_copy=true to=alex@elsewhere.example.com"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mailbox events %q, want %q", got, want)
+	}
+}
+
+// "My code does not work": a code typed after it stopped working is in
+// its login's audit trail with the reason and the address it came from,
+// once a minute at most; a wrong code names no login and writes nothing.
+func TestRefusedCodeIsAudited(t *testing.T) {
+	e := newEnv(t)
+	staff := flow.Client{Actor: "staff:Alice SHA256:abc", Remote: "127.0.0.1:1"}
+	refused := func() (out []string) {
+		st, err := e.svc.Status("jdupont")
+		must(t, err)
+		for _, ev := range st.Events {
+			if ev.Action == "code-refused" {
+				out = append(out, ev.Detail+" from "+ev.Remote)
+			}
+		}
+		return out
+	}
+	if got, err := e.svc.Invite(ctx, "jdupont", false, staff); err != nil || got != flow.Invited {
+		t.Fatalf("Invite: %s, %v", got, err)
+	}
+	first := e.lastCode("jdupont", flow.MailInvitation)
+	if got, err := e.svc.Resend(ctx, "jdupont", staff); err != nil || got != flow.Invited {
+		t.Fatalf("Resend: %s, %v", got, err)
+	}
+	for range 3 {
+		if _, err := e.svc.Open(ctx, first, user); !errors.Is(err, flow.ErrCodeSuperseded) {
+			t.Fatalf("old code: %v", err)
+		}
+	}
+	if _, err := e.svc.Open(ctx, flow.NewCode(), user); !errors.Is(err, flow.ErrCodeWrong) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	want := []string{"invite code: replaced by a newer one from " + user.Remote}
+	if got := refused(); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the old code thrice: %q, want %q", got, want)
+	}
+	e.clock.Set(e.clock.Now().Add(2 * time.Minute))
+	second := e.lastCode("jdupont", flow.MailInvitation)
+	must(t, e.svc.Revoke("jdupont", staff))
+	if _, err := e.svc.Open(ctx, second, user); !errors.Is(err, flow.ErrCodeRevoked) {
+		t.Fatalf("revoked code: %v", err)
+	}
+	want = append(want, "invite code: revoked from "+user.Remote)
+	if got := refused(); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the revoked code: %q, want %q", got, want)
 	}
 }

@@ -117,6 +117,7 @@ type Service struct {
 	beginRate    *limiter // per client Source: logins tried
 	loginRate    *limiter // server-wide: logins tried
 	wrongRate    *limiter // per client Source: wrong codes
+	refusedRate  *limiter // per login: refused codes written to the audit
 
 	mu        sync.Mutex
 	unknown   int                      // logins typed that name no account, not yet in the audit
@@ -144,6 +145,7 @@ func New(cfg Config, store Store, dir Directory, clock Clock, log *slog.Logger) 
 		beginRate:    newLimiter("begin", cfg.BeginsPerAddress, cfg.BeginsWindow, cfg.Limits),
 		loginRate:    newLimiter("logins", cfg.LoginsPerMinute, time.Minute, cfg.Limits),
 		wrongRate:    newLimiter("wrong", cfg.WrongCodes, cfg.WrongCodesWindow, cfg.Limits),
+		refusedRate:  newLimiter("refused", 1, time.Minute, cfg.Limits),
 		sessions:     map[string]*Session{},
 		finishing:    map[string]chan struct{}{},
 		subs:         map[chan string]struct{}{},
@@ -519,6 +521,9 @@ func (s *Service) Open(ctx context.Context, code string, c Client) (*Session, er
 // is wrong. login "" accepts the code of any login.
 func (s *Service) OpenFor(ctx context.Context, login, code string, c Client) (*Session, error) {
 	norm, rec, err := s.findCode(CodeFromPaste(code), c)
+	if stale(err) {
+		s.refusedCode(rec, err, c)
+	}
 	if err == nil && login != "" && rec.Login != NormalizeLogin(login) {
 		s.wrongCode(c)
 		err = ErrCodeWrong
@@ -618,6 +623,33 @@ func (s *Service) verifyRedirect(tx Tx, d *Dossier, norm string, rec Code) error
 	}
 	d.RedirectVerified = true
 	return s.setCodeState(tx, d.Login, norm, CodeUsed)
+}
+
+// stale tells whether err refuses a code that worked once: used,
+// replaced by a newer one, revoked, of an activated account, or expired.
+func stale(err error) bool {
+	for _, e := range []error{ErrCodeUsed, ErrCodeSuperseded, ErrCodeRevoked, ErrCodeFinished, ErrCodeExpired} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// refusedCode writes to the audit of rec's login that its code was typed
+// after it stopped working, why and from where, once a minute at most per
+// login: "my code does not work", says the caller, and the helpdesk sees
+// which code and why. A wrong code names no login and is not written.
+func (s *Service) refusedCode(rec Code, reason error, c Client) {
+	if s.refusedRate.Take(rec.Login, s.clock.Now()) != nil {
+		return
+	}
+	detail := string(rec.Purpose) + " code: " + strings.TrimPrefix(reason.Error(), "code: ")
+	if err := s.batch(func(tx Tx) error { return s.audit(tx, c, "code-refused", rec.Login, detail) }); err != nil {
+		s.log.Warn("refused code not audited", "login", rec.Login, "err", err)
+		return
+	}
+	s.changed(rec.Login)
 }
 
 // wrongCode counts one wrong code against the client's Source. A count
