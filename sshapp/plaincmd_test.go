@@ -32,3 +32,14 @@ func TestUnknownPlainUserToldPlainCommands(t *testing.T) {
 		t.Errorf("status %d, output %q; want 1, %q", status, got, want)
 	}
 }
+
+// A script tells how a plain session ended from its exit status: the
+// input ended before the procedure did (the user left) is 2, not the 0 of
+// a procedure gone to its end.
+func TestPlainExitStatusSaysTheUserLeft(t *testing.T) {
+	f := startServer(t, nil)
+	stdout, _, status := run(t, f.mustDial(t, "activate+plain"), "", map[string]string{"LANG": "en_GB.UTF-8"})
+	if status != 2 || !strings.Contains(stdout, "Login> ") {
+		t.Errorf("plain session left at the login prompt: exit status %d, output %q; want 2", status, stdout)
+	}
+}

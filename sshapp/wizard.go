@@ -16,6 +16,15 @@ import (
 
 // plainMiddleware runs the line prompts for "+plain", TERM=dumb or a
 // session without PTY, and hands every other session on to the TUI.
+// A plain session's exit status, for scripts: 0 the procedure went to its
+// end, 1 the service failed (unavailable: come back later), exitLeft the
+// user left before the end (their progress is kept), exitDeadEnd nothing
+// more can be done with this code (expired, revoked, already active…).
+const (
+	exitLeft    = 2
+	exitDeadEnd = 3
+)
+
 func (s *Server) plainMiddleware(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		isPlain, winch := plainMode(sess)
@@ -41,7 +50,13 @@ func (s *Server) plainMiddleware(next ssh.Handler) ssh.Handler {
 		if s.stopped(sess, true) {
 			return
 		}
-		if err != nil && !errors.Is(err, sess.Context().Err()) {
+		switch {
+		case err == nil: // exit status 0: the procedure went to its end
+		case errors.Is(err, plain.ErrLeft):
+			_ = sess.Exit(exitLeft)
+		case errors.Is(err, plain.ErrDeadEnd):
+			_ = sess.Exit(exitDeadEnd)
+		case !errors.Is(err, sess.Context().Err()):
 			rec.setOutcome("plain-error")
 			s.log.Warn("plain session failed", "remote", rec.remote, "err", err)
 			_ = sess.Exit(1)

@@ -104,6 +104,18 @@ func Run(ctx context.Context, svc *flow.Service, rw io.ReadWriter, opts Options)
 	return err
 }
 
+// How Run ends when the procedure did not, besides the errors of the
+// connection and of the service (unavailable): a script can tell them
+// apart (the SSH server makes them exit statuses).
+var (
+	// ErrLeft: the user left (end of input, !quit); they were told how to
+	// come back, and the dossier waits for them.
+	ErrLeft = errors.New("plain: the user left before the end")
+	// ErrDeadEnd: nothing more can be done with this code or dossier
+	// (expired, revoked, already active…); the user was told who helps.
+	ErrDeadEnd = errors.New("plain: a dead end")
+)
+
 // outBuf bounds the output held back before a flush.
 const outBuf = 8 << 10
 
@@ -140,12 +152,12 @@ func (r *run) end(err error) error {
 		return r.werr
 	case errors.Is(err, errQuit), errors.Is(err, io.EOF):
 		r.line(i18n.Ended(r.lang, r.login != "" || r.opts.Code != "", Suffix, r.opts.PublicHost, r.opts.PublicPort))
-		return nil
+		return ErrLeft
 	case r.ctx.Err() != nil && errors.Is(err, r.ctx.Err()):
 		return err
 	case flow.OpenEnds(err), r.x != nil && r.x.Ends(err):
 		r.fail(err)
-		return nil
+		return ErrDeadEnd
 	}
 	r.fail(err)
 	return err

@@ -257,10 +257,11 @@ func (tm *term) wait() error {
 	return tm.err
 }
 
-// end waits for Run to return nil and checks the whole output.
+// end waits for Run to end as a session does (done, left, or at a dead
+// end: TestHowRunEnds tells them apart) and checks the whole output.
 func (tm *term) end() string {
 	tm.t.Helper()
-	if err := tm.wait(); err != nil {
+	if err := tm.wait(); err != nil && !errors.Is(err, ErrLeft) && !errors.Is(err, ErrDeadEnd) {
 		tm.t.Fatalf("Run: %v; output:\n%s", err, tm.output())
 	}
 	out := tm.output()
@@ -518,6 +519,9 @@ func TestResumeWithCode(t *testing.T) {
 	tm.answer("Rediriger mes mails vers une adresse externe (o/n)> ", "\x04")
 	tm.expect("Session terminée ; rien n'est perdu. Pour revenir : ssh -p 2222 CODE+plain@activate.example.org")
 	tm.end()
+	if err := tm.wait(); !errors.Is(err, ErrLeft) { // a script tells it apart (exit status 2)
+		t.Errorf("Run after Ctrl+D: %v, want ErrLeft", err)
+	}
 	if e.svc.Busy("alice") {
 		t.Fatal("session left open after Ctrl+D")
 	}
@@ -675,6 +679,9 @@ func TestRevokedSessionEnds(t *testing.T) {
 	}
 	tm.expect("Cette session a été fermée")
 	tm.end()
+	if err := tm.wait(); !errors.Is(err, ErrDeadEnd) { // a script tells it apart (exit status 3)
+		t.Errorf("Run after a revoke: %v, want ErrDeadEnd", err)
+	}
 	if e.svc.Busy("carol") {
 		t.Fatal("session left open")
 	}
