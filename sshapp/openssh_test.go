@@ -89,9 +89,10 @@ func TestOpenSSHClient(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Keys on offer, yet "none" comes first: in without a prompt.
+	// Keys on offer, yet "none" comes first: in without a prompt (the
+	// input ends at once: the user left, status 2).
 	out, status := openssh(t, f, "activate", []string{k1, k2})
-	if status != 0 || !strings.Contains(out, i18n.StepTitle("en", 1)) || !strings.Contains(out, "> ") || !strings.Contains(out, i18n.Ended("en", false, "+plain", "activate.example.org", 2222)) {
+	if status != 2 || !strings.Contains(out, i18n.StepTitle("en", 1)) || !strings.Contains(out, "> ") || !strings.Contains(out, i18n.Ended("en", false, "+plain", "activate.example.org", 2222)) {
 		t.Errorf("activate: status %d, output:\n%s", status, out)
 	}
 
