@@ -307,7 +307,8 @@ func TestAuthenticatedWithoutSessionClosed(t *testing.T) {
 }
 
 func TestPenalizedSourceIsToldWhy(t *testing.T) {
-	f := startServer(t, func(c *sshapp.Config) { c.SessionWait = 10 * time.Millisecond })
+	const helpdesk = "Assistance : 04 67 00 00 00"
+	f := startServerWith(t, flow.Config{Helpdesk: helpdesk}, func(c *sshapp.Config) { c.SessionWait = 10 * time.Millisecond })
 	for range 2 { // two connections that never open a session: 20 s owed
 		c := f.mustDial(t, "activate")
 		c.Wait()
@@ -322,6 +323,9 @@ func TestPenalizedSourceIsToldWhy(t *testing.T) {
 	}
 	if !strings.Contains(banner, i18n.T("en", "ssh.penalized")) || !strings.Contains(banner, i18n.T("fr", "ssh.penalized")) {
 		t.Errorf("banner %q, want the penalty explained in both languages", banner)
+	}
+	if !strings.Contains(banner, helpdesk) {
+		t.Errorf("banner %q, want the helpdesk (a dead end for now)", banner)
 	}
 	// Another address is not affected.
 	if err := reachStep1(f, "127.0.0.2"); err != nil {

@@ -27,6 +27,7 @@ import (
 	"activated/flow"
 	"activated/flow/i18n"
 	"activated/flow/plain"
+	"activated/internal/sanitize"
 )
 
 // Defaults for the zero fields of Config.
@@ -342,7 +343,12 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		},
 	}
 	if rec.explaining {
-		cfg.BannerCallback = func(gossh.ConnMetadata) string { return bothLangs("ssh.penalized") }
+		cfg.BannerCallback = func(gossh.ConnMetadata) string {
+			if h := s.svc.Config().Helpdesk; h != "" { // a dead end for now: who can help
+				return bothLangs("ssh.penalized") + sanitize.Text(h) + "\r\n"
+			}
+			return bothLangs("ssh.penalized")
+		}
 	}
 	return cfg
 }

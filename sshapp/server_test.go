@@ -76,6 +76,13 @@ func authorizedLine(s gossh.Signer, comment string) string {
 
 func startServer(t testing.TB, edit func(*sshapp.Config)) *sshFixture {
 	t.Helper()
+	return startServerWith(t, flow.Config{}, edit)
+}
+
+// startServerWith is startServer with the flow settings of fc (its
+// charter and language are the fixture's).
+func startServerWith(t testing.TB, fc flow.Config, edit func(*sshapp.Config)) *sshFixture {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := storage.Open(filepath.Join(dir, "db", "activated.db"), storage.Options{})
 	if err != nil {
@@ -84,7 +91,8 @@ func startServer(t testing.TB, edit func(*sshapp.Config)) *sshFixture {
 	t.Cleanup(func() { db.Close() })
 	directory := flowtest.NewDirectory(flow.Account{Login: "jdoe", DN: "uid=jdoe,ou=people,dc=example,dc=org", GivenName: "John", Surname: "Doe",
 		DisplayName: "John Doe", RecoveryMails: []string{"john@example.net"}, Affiliations: []string{"student"}})
-	svc, err := flow.New(flow.Config{Charter: []byte("# Charter\n\nBe nice.\n"), DefaultLang: "fr"}, db, directory, flow.SystemClock{}, nil)
+	fc.Charter, fc.DefaultLang = []byte("# Charter\n\nBe nice.\n"), "fr"
+	svc, err := flow.New(fc, db, directory, flow.SystemClock{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
