@@ -117,3 +117,28 @@ func TestEndAfterCodeSaysComeBackWithCode(t *testing.T) {
 	tm.expect("Come back with: ssh -p 2222 CODE+plain@activate.example.org\n")
 	tm.end()
 }
+
+// A screen reader at its default punctuation level does not say "!" or
+// "?": "Type !fr for French" is heard as "Type fr". The commands are taken
+// without their "!" too, at every prompt but a secret one.
+func TestCommandsTakenWithoutTheirSign(t *testing.T) {
+	e := newEnv(t)
+	tm := e.start(e.opts("en", false))
+	tm.answer("Login> ", "help\n") // not a login: the help
+	tm.expect("? for help")
+	tm.answer("Login> ", "fr\n")
+	tm.answer("Identifiant> ", "carol\n")
+	tm.answer("Code reçu par mail> ", "renvoyer\n")
+	tm.expect("un code vient d'être envoyé")
+	tm.answerFn("Code reçu par mail> ", func() string { return e.code("carol", flow.MailRecovery) + "\n" })
+	tm.answer("J'ai lu et j'accepte la charte informatique (o/n)> ", "en\n")
+	tm.answer("I have read and accept the IT charter (y/n)> ", "y\n")
+	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "back\n")
+	tm.answer("I have read and accept the IT charter (y/n) [y]> ", "y\n")
+	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
+	tm.answer("Redirect my mail to an external address (y/n)> ", "n\n")
+	tm.answer("New password> ", "fr\n") // a secret: taken as typed, a password too short
+	tm.expect("Not met: At least 15 characters")
+	tm.answer("New password> ", "\x04")
+	tm.end()
+}

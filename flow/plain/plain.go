@@ -550,6 +550,11 @@ func (r *run) done(v flow.StepView) {
 	r.line(r.t("done.notice"))
 }
 
+// spoken are the commands also taken without their "!" at a prompt that
+// is not a secret: a screen reader at its default punctuation level says
+// neither "!" nor "?", so "Type !fr for French" is heard "Type fr".
+var spoken = map[string]bool{"fr": true, "en": true, "aide": true, "help": true, "retour": true, "back": true, "renvoyer": true, "resend": true}
+
 // ask writes the prompt and reads a line, handling the commands every
 // prompt knows. A secret is never echoed.
 func (r *run) ask(prompt func() string, secret bool) (string, error) {
@@ -573,7 +578,11 @@ func (r *run) ask(prompt func() string, secret bool) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		switch cmd := strings.ToLower(strings.TrimSpace(s)); cmd {
+		cmd := strings.ToLower(strings.TrimSpace(s))
+		if spoken[cmd] && !secret {
+			cmd, s = "!"+cmd, "!"+cmd
+		}
+		switch cmd {
 		case "!fr", "!en":
 			r.setLang(cmd[1:])
 			if r.show != nil {
