@@ -308,6 +308,15 @@ func (a *app) readiness() []metrics.Check {
 // followQueue sets the outbox gauge from the outbox every period: on etcd
 // every node's mails are in it.
 func (a *app) followQueue(ctx context.Context, period time.Duration) {
+	every(ctx, period, func() {
+		if n, err := a.db.QueueLen(); err == nil {
+			a.metrics.SetQueued(n)
+		}
+	})
+}
+
+// every runs fn every period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func()) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
@@ -315,9 +324,7 @@ func (a *app) followQueue(ctx context.Context, period time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if n, err := a.db.QueueLen(); err == nil {
-			a.metrics.SetQueued(n)
+			fn()
 		}
 	}
 }

@@ -57,18 +57,11 @@ func (n notifier) keepAlive(ctx context.Context, alive func() bool) {
 	if n.addr == "" || n.watchdog <= 0 {
 		return
 	}
-	t := time.NewTicker(n.watchdog / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if alive() {
-				_ = n.notify("WATCHDOG=1")
-			}
+	every(ctx, n.watchdog/2, func() {
+		if alive() {
+			_ = n.notify("WATCHDOG=1")
 		}
-	}
+	})
 }
 
 // systemdListener returns the listening socket systemd passed (socket
