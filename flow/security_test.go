@@ -127,7 +127,8 @@ func TestCodeTypedAsLogin(t *testing.T) {
 	must(t, err)
 	e.dir.SetDown(true)
 	for _, typed := range []string{code, strings.ToLower(code), norm, strings.ToLower(norm), "fsfw-fk8x-zsm2-frkt", " FSFW FK8X ZSM2 FRKT ",
-		"ssh -p 2222 " + code + "@activate.example.org", code + "@activate.example.org"} { // the mail's command, pasted
+		"ssh -p 2222 " + code + "@activate.example.org", code + "@activate.example.org", // the mail's command, pasted
+		"ssh -p 2222 " + code + "+plain@activate.example.org", code + "+PLAIN@activate.example.org"} { // its screen-reader line
 		if err := svc.Begin(ctx, typed, user); !errors.Is(err, flow.ErrLoginIsCode) {
 			t.Errorf("Begin(%q) = %v, want ErrLoginIsCode", typed, err)
 		}
@@ -426,5 +427,22 @@ func TestTypedLoginNotLoggedDuringOutage(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "directory lookup") {
 		t.Errorf("the outage is not logged at all:\n%s", logs.String())
+	}
+}
+
+// The code in a command pasted whole from the mail, the screen-reader
+// line (CODE+plain@host) included: typed at step 2, it is the code, not
+// a wrong code.
+func TestCodeFromPaste(t *testing.T) {
+	for typed, want := range map[string]string{
+		"K7M2-Q9XV": "K7M2-Q9XV",
+		"ssh -p 2222 K7M2-Q9XV@activate.example.org":       "K7M2-Q9XV",
+		"K7M2-Q9XV@activate.example.org":                   "K7M2-Q9XV",
+		"ssh -p 2222 K7M2-Q9XV+plain@activate.example.org": "K7M2-Q9XV",
+		"ssh K7M2-Q9XV+Plain@activate.example.org":         "K7M2-Q9XV",
+	} {
+		if got := flow.CodeFromPaste(typed); got != want {
+			t.Errorf("CodeFromPaste(%q) = %q, want %q", typed, got, want)
+		}
 	}
 }

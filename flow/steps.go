@@ -280,7 +280,8 @@ func deadEnd(err error) bool {
 }
 
 // CodeFromPaste is the code in what a user pasted into a code field: the
-// whole command from the mail ("ssh -p 2222 CODE@host") gives CODE.
+// whole command from the mail ("ssh -p 2222 CODE@host", or its screen
+// reader line "ssh -p 2222 CODE+plain@host") gives CODE.
 func CodeFromPaste(s string) string {
 	f := strings.Fields(s)
 	if len(f) < 2 && !strings.Contains(s, "@") {
@@ -288,7 +289,8 @@ func CodeFromPaste(s string) string {
 	}
 	last := f[len(f)-1]
 	if i := strings.LastIndexByte(last, '@'); i > 0 {
-		return last[:i]
+		code, _, _ := strings.Cut(last[:i], "+") // no code has a +
+		return code
 	}
 	return s
 }
