@@ -63,7 +63,7 @@ example:
 			if err != nil {
 				results = append(results, result{Outcome: outError, Detail: oneLine(err)})
 			}
-			return e.report(results, "logins", false)
+			return e.report(results, "login", false)
 		}
 	},
 }

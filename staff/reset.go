@@ -42,7 +42,7 @@ example:
 			d := flow.SameDayDeadline(e.svc.Now(), e.svc.Config().Location)
 			r := result{Login: flow.NormalizeLogin(login), Outcome: outResetMailed,
 				Detail: "reset code queued to " + strings.Join(to, ", ") + ", valid until " + e.when(d)}
-			return e.report([]result{r}, "logins", false)
+			return e.report([]result{r}, "login", false)
 		}
 	},
 }

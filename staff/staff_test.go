@@ -426,6 +426,12 @@ func TestAuditFollowTable(t *testing.T) {
 // "1 login", in the lines a technician reads aloud.
 func TestCountsAgreeWithTheirNumber(t *testing.T) {
 	w := newWorld(t, pending)
+	wa := newWorld(t, active)
+	for _, args := range [][]string{{"reset", "cactive"}, {"charter", "remind", "--dry-run"}} {
+		if code, out, _ := wa.run("", args...); code != 0 || !strings.Contains(out, "\n1 login: 1 ") {
+			t.Errorf("%s of one login: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+	}
 	code, out, _ := w.run("", "invite", "amartin")
 	if code != 0 || !strings.Contains(out, "1 login: 1 invited") {
 		t.Errorf("invite of one login: exit %d\n%s", code, out)
