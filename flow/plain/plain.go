@@ -67,15 +67,17 @@ type run struct {
 	show   func() // prints the current step again (after !fr / !en)
 	noBack bool   // the current step has no earlier one to go back to
 	resend bool   // the current prompt takes !resend (said again by ?)
+	down   error  // the service failure last told, until the user answers
 }
 
 // Run drives the whole procedure on rw until it is done, the user quits,
 // the input ends or ctx ends, and closes the flow session it opened. It
-// returns nil when the procedure ended in a way the user was told about
-// (done, quit, end of input, dossier revoked or expired), ctx.Err() when
-// ctx ended, and the I/O or storage error otherwise. Reading rw goes on in
-// a goroutine that ends when rw's Read returns (the caller closes the
-// connection after Run).
+// returns nil when the procedure is done, ErrLeft when the user quit or
+// the input ended (but the service's failure when that was the last thing
+// said: the user was told to come back later), ErrDeadEnd at a dead end
+// (dossier revoked or expired…), ctx.Err() when ctx ended, and the I/O or
+// storage error otherwise. Reading rw goes on in a goroutine that ends
+// when rw's Read returns (the caller closes the connection after Run).
 func Run(ctx context.Context, svc *flow.Service, rw io.ReadWriter, opts Options) error {
 	cfg := svc.Config()
 	// Output is buffered up to the next wait (a prompt, the directory, the
@@ -152,6 +154,9 @@ func (r *run) end(err error) error {
 		return r.werr
 	case errors.Is(err, errQuit), errors.Is(err, io.EOF):
 		r.line(i18n.Ended(r.lang, r.login != "" || r.opts.Code != "", Suffix, r.opts.PublicHost, r.opts.PublicPort))
+		if r.down != nil { // left on "come back later": the service failed
+			return r.down
+		}
 		return ErrLeft
 	case r.ctx.Err() != nil && errors.Is(err, r.ctx.Err()):
 		return err
@@ -605,6 +610,7 @@ func (r *run) ask(prompt func() string, secret bool) (string, error) {
 			}
 			return "", errBack
 		}
+		r.down = nil
 		return s, nil
 	}
 }
@@ -658,6 +664,10 @@ func (r *run) label(key string) func() string {
 
 // fail prints the sentence for err.
 func (r *run) fail(err error) {
+	r.down = nil
+	if errors.Is(err, flow.ErrUnavailable) || errors.Is(err, flow.ErrMisconfigured) {
+		r.down = err
+	}
 	for l := range strings.SplitSeq(i18n.Explain(r.lang, err, r.restart(), r.cfg.Helpdesk), "\n") {
 		r.line(l)
 	}

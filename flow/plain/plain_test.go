@@ -261,7 +261,7 @@ func (tm *term) wait() error {
 // end: TestHowRunEnds tells them apart) and checks the whole output.
 func (tm *term) end() string {
 	tm.t.Helper()
-	if err := tm.wait(); err != nil && !errors.Is(err, ErrLeft) && !errors.Is(err, ErrDeadEnd) {
+	if err := tm.wait(); err != nil && !errors.Is(err, ErrLeft) && !errors.Is(err, ErrDeadEnd) && !errors.Is(err, flow.ErrUnavailable) {
 		tm.t.Fatalf("Run: %v; output:\n%s", err, tm.output())
 	}
 	out := tm.output()
@@ -765,6 +765,9 @@ func TestPasswordRefusedThenOutage(t *testing.T) {
 	tm.expect("Étape 7 sur 7 — Mot de passe\r\nVotre mot de passe est enregistré ; il reste à terminer l'activation.")
 	tm.answer("Entrée pour réessayer> ", "\x04")
 	out := tm.end()
+	if err := tm.wait(); !errors.Is(err, flow.ErrUnavailable) { // a script tells it apart (exit status 1)
+		t.Errorf("Run ended by the user after an outage: %v, want ErrUnavailable", err)
+	}
 	if n := strings.Count(out, "The service is unavailable"); n != 2 {
 		t.Errorf("two failed activations told %d times:\n%s", n, out)
 	}
@@ -1035,4 +1038,32 @@ func (e *env) redirecting(lang string) *term {
 	tm.answer("Do you want to appear in the institution's public directory? (y/n)> ", "n\n")
 	tm.answer("Redirect my mail to an external address (y/n)> ", "y\n")
 	return tm
+}
+
+// A script tells a session whose input ended right after the service said
+// it was unavailable (exit status 1: come back later) from one the user
+// left after the service answered again (2: the user left).
+func TestLeftAfterAnOutage(t *testing.T) {
+	e := newEnv(t)
+	e.dir.SetDown(true)
+	tm := e.start(e.opts("en", false))
+	tm.answer("Login> ", "alice\n")
+	tm.expect("The service is unavailable for a moment")
+	tm.answer("Login> ", "\x04")
+	tm.expect("Session ended; nothing is lost.")
+	tm.end()
+	if err := tm.wait(); !errors.Is(err, flow.ErrUnavailable) {
+		t.Errorf("input ended after an outage: %v, want ErrUnavailable", err)
+	}
+
+	tm = e.start(e.opts("en", false))
+	tm.answer("Login> ", "alice\n")
+	tm.expect("The service is unavailable for a moment")
+	e.dir.SetDown(false)
+	tm.answer("Login> ", "alice\n")
+	tm.answer("Code from the mail> ", "\x04")
+	tm.end()
+	if err := tm.wait(); !errors.Is(err, ErrLeft) {
+		t.Errorf("input ended after the service answered again: %v, want ErrLeft", err)
+	}
 }
