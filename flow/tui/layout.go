@@ -2,6 +2,7 @@ package tui
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/textinput"
@@ -374,11 +375,21 @@ func (m *model) fit() {
 // glamour fails.
 func renderCharter(md []byte, w int) string {
 	src := cleanMarkdown(md)
-	r, err := glamour.NewTermRenderer(glamour.WithStyles(charterStyle()), glamour.WithWordWrap(w))
-	if err == nil {
-		var out string
-		if out, err = r.Render(src); err == nil {
-			return strings.Trim(out, "\n")
+	// glamour wraps a list letting a "." or "," that ends a line go one
+	// cell past the width (the window then showed it alone on the next
+	// line): such a charter is wrapped one cell narrower.
+	for _, ww := range []int{w, w - 1} {
+		r, err := glamour.NewTermRenderer(glamour.WithStyles(charterStyle()), glamour.WithWordWrap(max(ww, 1)))
+		if err != nil {
+			break
+		}
+		out, err := r.Render(src)
+		if err != nil {
+			break
+		}
+		out = strings.Trim(out, "\n")
+		if ww < w || !slices.ContainsFunc(strings.Split(out, "\n"), func(l string) bool { return ansi.StringWidth(l) > w }) {
+			return out
 		}
 	}
 	var lines []string

@@ -754,3 +754,22 @@ func TestCharterListItemsFlow(t *testing.T) {
 		}
 	}
 }
+
+// No line of the charter is wider than the window: glamour's list wrap
+// lets a closing "." or "," go one cell past the width, and the window
+// then showed it alone on the next line ("…pas les vôtres" / ".").
+func TestCharterListFitsWidth(t *testing.T) {
+	md := []byte("- Votre compte est **personnel** : ne le prêtez jamais.\n" +
+		"- N'essayez pas d'accéder à des données ou comptes qui ne sont pas les vôtres.\n" +
+		"- Respectez la loi : droit d'auteur, vie privée, données personnelles (RGPD).\n\n" +
+		"1. **Use.** Resources are for teaching, research and administration. Obey\n" +
+		"   the law: copyright, privacy, personal data (GDPR). Do not try to reach data\n" +
+		"   or accounts that are not yours.\n")
+	for w := 30; w <= 100; w++ {
+		for _, l := range strings.Split(renderCharter(md, w), "\n") {
+			if ansi.StringWidth(l) > w {
+				t.Errorf("at %d columns, a line of %d: %q", w, ansi.StringWidth(l), ansi.Strip(l))
+			}
+		}
+	}
+}
