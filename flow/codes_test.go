@@ -1,6 +1,7 @@
 package flow_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -54,4 +55,26 @@ func TestStaleCodeCancelsItsQueuedMail(t *testing.T) {
 	if !cancelled[0].Time.Equal(e.clock.Now()) || cancelled[0].Login != "amartin" || cancelled[0].Actor != "system" {
 		t.Errorf("event %+v: want flow's clock %s", cancelled[0], e.clock.Now())
 	}
+}
+
+// A code revoked with its dossier, once staff started the activation
+// again, is one a newer mail replaced: its holder is told to use that
+// mail's code, not that only staff can start the activation again.
+func TestRevokedCodeOfAReinvitedDossier(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.svc.Invite(ctx, "jdupont", false, staffClient)
+	must(t, err)
+	old := e.lastCode("jdupont", flow.MailInvitation)
+	must(t, e.svc.Revoke("jdupont", staffClient))
+	if _, err := e.svc.Open(ctx, old, user); !errors.Is(err, flow.ErrCodeRevoked) {
+		t.Errorf("code of a revoked dossier: %v, want ErrCodeRevoked", err)
+	}
+	_, err = e.svc.Resend(ctx, "jdupont", staffClient)
+	must(t, err)
+	if _, err := e.svc.Open(ctx, old, user); !errors.Is(err, flow.ErrCodeSuperseded) {
+		t.Errorf("revoked code after a new invitation: %v, want ErrCodeSuperseded", err)
+	}
+	x, err := e.svc.Open(ctx, e.lastCode("jdupont", flow.MailInvitation), user)
+	must(t, err)
+	x.Close()
 }

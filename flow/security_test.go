@@ -199,7 +199,7 @@ func TestRevokedCodeCannotOpenReinvitedDossier(t *testing.T) {
 		x.Close()
 		t.Fatal("the revoked code opened the re-invited dossier")
 	}
-	if !errors.Is(err, flow.ErrCodeRevoked) {
+	if !errors.Is(err, flow.ErrCodeSuperseded) { // re-invited: the newer mail has the code
 		t.Errorf("open with the revoked code: %v", err)
 	}
 	if store.afterView != nil {

@@ -491,6 +491,13 @@ func usable(tx Tx, norm string, now time.Time) (Code, error) {
 	if err != nil {
 		return rec, err
 	}
+	if rec.State == CodeRevoked {
+		// Staff may have started the activation again since: a newer
+		// mail has the code to use, the user need not call them.
+		if d, err := tx.Dossier(rec.Login); err == nil && d.Revoked.IsZero() {
+			return rec, ErrCodeSuperseded
+		}
+	}
 	return rec, codeError(rec, now)
 }
 
