@@ -104,6 +104,7 @@ var en = map[string]string{
 	"plain.resend":     "(type !resend to get a new code)",
 	"plain.back":       "Type !back to go back to the previous step.",
 	"plain.noback":     "There is no earlier step to go back to here.",
+	"plain.noresend":   "There is no code to send again here.",
 	"plain.toolong":    "Line too long (more than %d bytes): it was ignored.",
 	"plain.pwvisible":  "Warning: your connection has no interactive terminal, so the password you type cannot be hidden. To hide it, reconnect with ssh -t.",
 	"plain.enter":      "Enter to try again",

@@ -104,6 +104,7 @@ var fr = map[string]string{
 	"plain.resend":     "(tapez !renvoyer pour recevoir un nouveau code)",
 	"plain.back":       "Tapez !retour pour revenir à l'étape précédente.",
 	"plain.noback":     "Il n'y a pas d'étape précédente où revenir ici.",
+	"plain.noresend":   "Il n'y a pas de code à renvoyer ici.",
 	"plain.toolong":    "Ligne trop longue (plus de %d octets) : elle a été ignorée.",
 	"plain.pwvisible":  "Attention : votre connexion n'a pas de terminal interactif, le mot de passe que vous tapez ne peut pas être masqué. Pour le masquer, reconnectez-vous avec ssh -t.",
 	"plain.enter":      "Entrée pour réessayer",

@@ -142,3 +142,29 @@ func TestCommandsTakenWithoutTheirSign(t *testing.T) {
 	tm.answer("New password> ", "\x04")
 	tm.end()
 }
+
+// "resend" (heard in "type !resend to get a new code") typed where no
+// code can be sent again says so: it was taken as the answer, so the
+// login prompt said "letters, digits, dot, dash or underscore only" and
+// the redirect address prompt "This mail address is not valid".
+func TestResendWhereNoCodeIsSent(t *testing.T) {
+	e := newEnv(t)
+	tm := e.start(e.opts("en", false))
+	tm.answer("Login> ", "resend\n")
+	tm.expect("There is no code to send again here.")
+	tm.answer("Login> ", "fr\n")
+	tm.answer("Identifiant> ", "renvoyer\n")
+	tm.expect("Il n'y a pas de code à renvoyer ici.")
+	tm.answer("Identifiant> ", "carol\n")
+	tm.answerFn("Code reçu par mail> ", func() string { return e.code("carol", flow.MailRecovery) + "\n" })
+	tm.answer("J'ai lu et j'accepte la charte informatique (o/n)> ", "o\n")
+	tm.answer("Souhaitez-vous apparaître dans l'annuaire public de l'établissement ? (o/n)> ", "n\n")
+	tm.answer("Rediriger mes mails vers une adresse externe (o/n)> ", "o\n")
+	tm.answer("Adresse de redirection [carol@example.net]> ", "!renvoyer\n")
+	tm.expect("Il n'y a pas de code à renvoyer ici.")
+	tm.answer("Adresse de redirection [carol@example.net]> ", "\x04")
+	out := tm.end()
+	if strings.Contains(out, "pas valide") {
+		t.Errorf("resend taken as an answer:\n%s", out)
+	}
+}

@@ -609,6 +609,13 @@ func (r *run) ask(prompt func() string, secret bool) (string, error) {
 				continue
 			}
 			return "", errBack
+		case "!renvoyer", "!resend":
+			// Not an answer: said here where nothing can be sent again
+			// (the code step, r.x nil after the login prompt, answers it).
+			if !r.resend && (r.x != nil || r.noBack) {
+				r.line(r.t("plain.noresend"))
+				continue
+			}
 		}
 		r.down = nil
 		return s, nil
