@@ -39,11 +39,12 @@ func asciiFold(s string) string {
 // sessionTable holds the sessions open on the whole server, at most max.
 // When it is full, a newcomer takes the place of a session that nobody
 // uses: the wizard session idle longest (at least evictIdle) of the
-// source holding the most sessions, when that source holds at least two
-// more than the newcomer's. One address cannot keep everyone else out
-// with idle sessions, and a lecture hall behind one address gives up only
-// sessions idle for minutes, only when the server is full. Staff sessions
-// (a dashboard, audit --follow) are never taken.
+// source holding the most sessions among those that have such a session,
+// when that source holds at least two more than the newcomer's. One
+// address cannot keep everyone else out with idle sessions (nor behind a
+// bigger source whose sessions are in use), and a lecture hall behind one
+// address gives up only sessions idle for minutes, only when the server is
+// full. Staff sessions (a dashboard, audit --follow) are never taken.
 type sessionTable struct {
 	mu        sync.Mutex
 	max       int
@@ -98,21 +99,24 @@ func (t *sessionTable) drop(a *activeSession) {
 	t.n--
 }
 
-// victim is the session a newcomer from source takes the place of, or nil.
+// victim is the session a newcomer from source takes the place of, or nil:
+// the longest idle of the biggest source that has one to give. A source
+// whose sessions are all in use (a lecture hall typing) or staff does not
+// shield a smaller one's idle sessions.
 func (t *sessionTable) victim(source string) *activeSession {
-	var top string
-	for src, m := range t.bySource {
-		if src != source && len(m) > len(t.bySource[top]) {
-			top = src
-		}
-	}
-	if top == "" || len(t.bySource[top]) < len(t.bySource[source])+2 {
-		return nil
-	}
 	var v *activeSession
-	for a := range t.bySource[top] {
-		if a.evictable && a.idle() >= t.evictIdle && (v == nil || a.idle() > v.idle()) {
-			v = a
+	most := 0 // sessions of v's source
+	for src, m := range t.bySource {
+		if src == source || len(m) < len(t.bySource[source])+2 || len(m) < most {
+			continue
+		}
+		for a := range m {
+			if !a.evictable || a.idle() < t.evictIdle {
+				continue
+			}
+			if v == nil || len(m) > most || a.idle() > v.idle() {
+				v, most = a, len(m)
+			}
 		}
 	}
 	return v

@@ -84,6 +84,33 @@ func TestSessionTable(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a bigger source with no session to give does not shield a smaller one's idle sessions", func(t *testing.T) {
+		// A lecture hall (A) typing, or staff, holds the most; B holds two
+		// sessions idle for minutes: a newcomer from C takes B's idlest.
+		for name, a := range map[string][]*activeSession{
+			"in use": {session("A", 0, false), session("A", 0, false), session("A", 0, false)},
+			"staff":  {session("A", 9*minute, true), session("A", 9*minute, true), session("A", 9*minute, true)},
+		} {
+			tb := newSessionTable(5, minute)
+			b1, b2 := session("B", 3*minute, false), session("B", 7*minute, false)
+			for _, s := range append(a, b1, b2) {
+				if !tb.acquire(s) {
+					t.Fatalf("%s: place refused below the cap", name)
+				}
+			}
+			if !tb.acquire(session("C", 0, false)) {
+				t.Errorf("%s: newcomer from C refused while B holds two sessions idle for minutes", name)
+			}
+			if !evicted(b2) || evicted(b1) {
+				t.Errorf("%s: evicted b1 %v b2 %v; want b2 only (B's longest idle)", name, evicted(b1), evicted(b2))
+			}
+			for _, s := range a {
+				if evicted(s) {
+					t.Errorf("%s: a session of A gave its place", name)
+				}
+			}
+		}
+	})
 }
 
 // testDoor is a door with a settable clock.
