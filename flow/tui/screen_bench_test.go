@@ -3,6 +3,7 @@ package tui
 import (
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
@@ -53,4 +54,27 @@ func BenchmarkKeyIntoFullField(b *testing.B) {
 	for b.Loop() {
 		w.input(key)
 	}
+}
+
+// BenchmarkTypedKey is a key typed at the login step, a person's pace:
+// the model's update, its view and the cells drawn (what a lecture hall
+// typing costs the server, key by key).
+//
+//	go test -run XXX -bench TypedKey ./flow/tui/
+func BenchmarkTypedKey(b *testing.B) {
+	e := newEnv(b)
+	env := []string{"TERM=xterm-256color", "LANG=en_US.UTF-8"}
+	m, cleanup := New(e.svc, Options{Client: flow.Client{Remote: "192.0.2.1:1234", Actor: "user", Lang: "en"}, PublicHost: "a.example.org", PublicPort: 22})
+	defer cleanup()
+	var out writes
+	s := NewScreen(m, &out, env, 80, 24)
+	now := time.Unix(1_700_000_000, 0)
+	s.now = func() time.Time { return now }
+	s.Init()
+	keys := []tea.KeyPressMsg{{Code: 'a', Text: "a"}, {Code: tea.KeyBackspace}}
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(time.Second) // a person's pace: each key drawn at once
+		s.Update(keys[i%2])
+	}
+	b.ReportMetric(float64(out.n)/float64(b.N), "writes/op")
 }
