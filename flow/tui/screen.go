@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,8 @@ type Screen struct {
 	w, h       int
 	last       *tea.View // nil: nothing drawn yet
 	lastHeight int       // of the frame last drawn, in rows
+	lastLines  []string  // its lines (see rows)
+	lastPlain  []bool    // whether each starts in the default style
 	redraw     bool      // size or colours changed: draw even an equal view
 	told       bool      // a window size came since the start
 	closed     bool
@@ -198,6 +201,23 @@ func sameView(a, b *tea.View) bool {
 	return a.Cursor == nil || (a.Cursor.Position == b.Cursor.Position && a.Cursor.Shape == b.Cursor.Shape && a.Cursor.Blink == b.Cursor.Blink)
 }
 
+// rows splits a view's content into its lines, and tells for each whether
+// it starts in the default style: the style of a line's last escape
+// sequence carries over to the next lines unless it is a reset (any other
+// sequence counts as a change, to be safe).
+func rows(content string) ([]string, []bool) {
+	lines := strings.Split(content, "\n")
+	plain := make([]bool, len(lines))
+	def := true
+	for i, l := range lines {
+		plain[i] = def
+		if j := strings.LastIndexByte(l, '\x1b'); j >= 0 {
+			def = strings.HasPrefix(l[j:], "\x1b[m") || strings.HasPrefix(l[j:], "\x1b[0m")
+		}
+	}
+	return lines, plain
+}
+
 func cursorStyle(c *tea.Cursor) int {
 	if c == nil {
 		return 0
@@ -266,12 +286,31 @@ func (s *Screen) draw() {
 	if !first && fh != s.lastHeight {
 		s.scr.Erase()
 	}
-	s.lastHeight = fh
+	lines, plain := rows(v.Content)
 	cells := frames.Get().(*uv.ScreenBuffer)
 	cells.Resize(s.w, fh)
 	clear(cells.Touched) // as new: the last Render left its lines marked "unchanged"
 	cells.Clear()
 	content.Draw(cells, cells.Bounds())
+	if !first && v.AltScreen && s.last.AltScreen && fh == s.lastHeight && fh <= s.h {
+		// A row drawn as the last frame drew it is not marked changed:
+		// the renderer compares each cell of a changed row with what the
+		// terminal shows, two thirds of the cost of a typed key when every
+		// row was marked. A row is the same when its line and the style
+		// it starts in are (rows beyond both frames' lines are blank).
+		for y := range fh {
+			switch {
+			case y < len(lines) && y < len(s.lastLines):
+				if lines[y] != s.lastLines[y] || !plain[y] || !s.lastPlain[y] {
+					continue
+				}
+			case y < len(lines) || y < len(s.lastLines):
+				continue
+			}
+			cells.Touched[y] = nil
+		}
+	}
+	s.lastHeight, s.lastLines, s.lastPlain = fh, lines, plain
 	if fh > s.h { // taller than the window: keep the bottom (and the buffer out of the pool)
 		cells.Lines = cells.Lines[fh-s.h:]
 	}

@@ -3,7 +3,9 @@ package tui
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +308,43 @@ func TestScreenDrawsAKeyBurstOnce(t *testing.T) {
 	s.Update(tea.KeyPressMsg{Code: 'q', Text: "q"})
 	if got := term.String(); !strings.Contains(got, "bye") {
 		t.Errorf("the last screen is not drawn at once:\n%s", got)
+	}
+}
+
+// Rows left unmarked because they did not change (see rows) leave the
+// terminal exactly as a full redraw does: random frames of plain, styled
+// and unclosed-style lines, each compared cell by cell (text and style)
+// with a fresh screen drawing the same frame.
+func TestUnchangedRowsSkippedExactly(t *testing.T) {
+	variants := []string{
+		"plain text", "other text", "",
+		styleTitle.Render("a title"), styleTitle.Render("other title"),
+		"\x1b[1mbold, left open", "\x1b[31mred\x1b[m then plain", "\x1b[4munder\x1b[24m (reset by a non-reset)",
+		"\x1b[0mreset first", "é wide 漢字 text",
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	l := &lines{}
+	s, term, _ := screenOn(l, 40, 12)
+	s.Init()
+	text := make([]string, 8)
+	for i := range text {
+		text[i] = variants[rnd.IntN(len(variants))]
+	}
+	for round := range 400 {
+		for range 1 + rnd.IntN(2) {
+			text[rnd.IntN(len(text))] = variants[rnd.IntN(len(variants))]
+		}
+		s.Update(slices.Clone(text))
+		fresh := &lines{text: slices.Clone(text)}
+		w, want, _ := screenOn(fresh, 40, 12)
+		w.Init()
+		for y := range 12 {
+			for x := range 40 {
+				got, exp := term.CellAt(x, y), want.CellAt(x, y)
+				if (got == nil) != (exp == nil) || got != nil && (got.Content != exp.Content || !got.Style.Equal(&exp.Style)) {
+					t.Fatalf("round %d, cell %d,%d: %+v, a full redraw gives %+v\nlines %q", round, x, y, got, exp, text)
+				}
+			}
+		}
 	}
 }
