@@ -469,6 +469,11 @@ func TestFullServerIdleSessionGivesWay(t *testing.T) {
 	if err := reachStep1(f, "127.0.0.70"); err == nil {
 		t.Fatal("a third session from the address holding both places got in")
 	}
+	// Staff still get in on a full server (an incident is when they are
+	// needed), taking no one's place.
+	if _, _, status := run(t, f.mustDial(t, "staff", gossh.PublicKeys(f.staffKey)), "list", nil); status != 3 {
+		t.Errorf("staff on a full server: exit status %d, want the command's 3", status)
+	}
 	time.Sleep(idle/5 + 100*time.Millisecond) // the two sessions become idle enough to give way
 	if err := reachStep1(f, "127.0.0.2"); err != nil {
 		t.Fatalf("a user from another address was kept out by idle sessions: %v", err)

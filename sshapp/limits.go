@@ -59,11 +59,12 @@ func newSessionTable(max int, evictIdle time.Duration) *sessionTable {
 
 // acquire takes a place for a, or reports false: the server is full and
 // no session gives up its place. A session that gives it up is told
-// through its evicted channel.
-func (t *sessionTable) acquire(a *activeSession) bool {
+// through its evicted channel. always: a place even past max (staff, whom
+// an incident must not keep out), taken from no one.
+func (t *sessionTable) acquire(a *activeSession, always bool) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.n >= t.max {
+	if t.n >= t.max && !always {
 		v := t.victim(a.source)
 		if v == nil {
 			return false

@@ -28,17 +28,25 @@ func evicted(a *activeSession) bool {
 
 func TestSessionTable(t *testing.T) {
 	const minute = time.Minute
+	t.Run("staff get a place past the cap, taken from no one", func(t *testing.T) {
+		tb := newSessionTable(1, minute)
+		idle := session("A", 9*minute, false)
+		tb.acquire(idle, false)
+		if !tb.acquire(session("B", 0, true), true) || evicted(idle) {
+			t.Fatalf("staff refused, or took an idle wizard's place (evicted %v)", evicted(idle))
+		}
+	})
 	t.Run("a released place is reusable", func(t *testing.T) {
 		tb := newSessionTable(2, minute)
 		a, b := session("A", 0, false), session("B", 0, false)
-		if !tb.acquire(a) || !tb.acquire(b) {
+		if !tb.acquire(a, false) || !tb.acquire(b, false) {
 			t.Fatal("could not take two places of two")
 		}
-		if tb.acquire(session("C", 0, false)) {
+		if tb.acquire(session("C", 0, false), false) {
 			t.Fatal("took a third place of two, no session idle")
 		}
 		tb.release(a)
-		if !tb.acquire(session("C", 0, false)) {
+		if !tb.acquire(session("C", 0, false), false) {
 			t.Fatal("a released place was not reusable")
 		}
 	})
@@ -47,19 +55,19 @@ func TestSessionTable(t *testing.T) {
 		a1, a2, a3 := session("A", 2*minute, false), session("A", 5*minute, false), session("A", 0, false)
 		b := session("B", 9*minute, false)
 		for _, s := range []*activeSession{a1, a2, a3, b} {
-			if !tb.acquire(s) {
+			if !tb.acquire(s, false) {
 				t.Fatal("place refused below the cap")
 			}
 		}
 		c := session("C", 0, false)
-		if !tb.acquire(c) {
+		if !tb.acquire(c, false) {
 			t.Fatal("newcomer refused while A holds three sessions, two idle")
 		}
 		if !evicted(a2) || evicted(a1) || evicted(a3) || evicted(b) {
 			t.Fatalf("evicted: a1 %v a2 %v a3 %v b %v; want a2 only (A's longest idle)", evicted(a1), evicted(a2), evicted(a3), evicted(b))
 		}
 		tb.release(a2) // its session ends later: the place is not given back twice
-		if tb.acquire(session("D", 0, false)) && !evicted(a1) {
+		if tb.acquire(session("D", 0, false), false) && !evicted(a1) {
 			t.Fatal("a place was counted twice")
 		}
 	})
@@ -72,9 +80,9 @@ func TestSessionTable(t *testing.T) {
 		} {
 			tb := newSessionTable(3, minute)
 			for _, s := range held {
-				tb.acquire(s)
+				tb.acquire(s, false)
 			}
-			if tb.acquire(session("C", 0, false)) {
+			if tb.acquire(session("C", 0, false), false) {
 				t.Errorf("%s: a newcomer from C took a place", name)
 			}
 			for _, s := range held {
@@ -94,11 +102,11 @@ func TestSessionTable(t *testing.T) {
 			tb := newSessionTable(5, minute)
 			b1, b2 := session("B", 3*minute, false), session("B", 7*minute, false)
 			for _, s := range append(a, b1, b2) {
-				if !tb.acquire(s) {
+				if !tb.acquire(s, false) {
 					t.Fatalf("%s: place refused below the cap", name)
 				}
 			}
-			if !tb.acquire(session("C", 0, false)) {
+			if !tb.acquire(session("C", 0, false), false) {
 				t.Errorf("%s: newcomer from C refused while B holds two sessions idle for minutes", name)
 			}
 			if !evicted(b2) || evicted(b1) {

@@ -120,9 +120,13 @@ func (s *Server) capacityMiddleware(next ssh.Handler) ssh.Handler {
 		a := sess.(*activeSession) // aliveMiddleware runs first
 		rec := recordOf(sess.Context())
 		a.source, a.evictable = rec.source, parseUser(sess.User()).kind != userStaff
-		if !s.slots.acquire(a) {
+		staff := false // a listed key: staff get in even when the server is full
+		if pk := sess.PublicKey(); !a.evictable && pk != nil {
+			_, staff = s.keys.lookup(pk)
+		}
+		if !s.slots.acquire(a, staff) {
 			rec.setOutcome("server-full")
-			s.log.Warn("ssh session refused: max sessions reached", "max", s.cfg.MaxSessions)
+			s.log.Warn("ssh session refused: max sessions reached", "remote", rec.remote, "max", s.cfg.MaxSessions)
 			fail(sess, s.refusal(sess, func(l string) string { return i18n.T(l, "ssh.busy") }))
 			return
 		}
