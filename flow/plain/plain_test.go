@@ -258,7 +258,8 @@ func (tm *term) wait() error {
 }
 
 // end waits for Run to end as a session does (done, left, or at a dead
-// end: TestHowRunEnds tells them apart) and checks the whole output.
+// end: TestResumeWithCode and TestRevokedSessionEnds tell them apart)
+// and checks the whole output.
 func (tm *term) end() string {
 	tm.t.Helper()
 	if err := tm.wait(); err != nil && !errors.Is(err, ErrLeft) && !errors.Is(err, ErrDeadEnd) && !errors.Is(err, flow.ErrUnavailable) {
